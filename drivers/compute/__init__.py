@@ -1,0 +1,1 @@
+"""Compute drivers: one small API over many providers' nodes."""

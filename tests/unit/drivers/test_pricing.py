@@ -1,0 +1,138 @@
+"""Prices: bundled data, unknown is None, overrides, and updates."""
+
+import json
+import threading
+
+import pytest
+
+from drivers import pricing
+from drivers.pricing import InvalidPricingData, PricingStore
+from tests.helpers import Reply
+from tools import build_pricing
+
+
+def bundled():
+    return json.loads(pricing.bundled_path().read_text())
+
+
+def test_bundled_data_has_no_zero_or_negative_price():
+    prices = [
+        price
+        for by_size in bundled()["compute"].values()
+        for by_region in by_size.values()
+        for price in by_region.values()
+    ]
+    assert prices and min(prices) > 0
+
+
+def test_bundled_data_is_what_the_conversion_script_makes():
+    assert build_pricing.build(build_pricing.libcloud_pricing_path()) == bundled()
+
+
+def test_known_and_unknown_prices():
+    store = PricingStore()
+    assert store.get_price("ec2", "t3.micro", "us-east-1") == pytest.approx(0.0104)
+    assert store.get_price("dummy", "gpu-1", "sa-east-1") is None
+    assert store.get_price("ec2", "t3.micro", "mars-north-1") is None
+    assert store.get_price("nobody", "x", "y") is None
+    assert str(store.updated) == "2025-03-02"
+
+
+def test_override_file_wins(tmp_path):
+    overrides = tmp_path / "overrides.json"
+    overrides.write_text(
+        json.dumps(
+            {
+                "compute": {
+                    "dummy": {"large": {"us-east-1": 0.01}},
+                    "openstack": {"m1.small": {"*": 0.02}},
+                }
+            }
+        )
+    )
+    store = PricingStore(override_path=overrides)
+    assert store.get_price("dummy", "large", "us-east-1") == 0.01
+    assert store.get_price("dummy", "large", "eu-central-1") == 0.0552
+    assert store.get_price("openstack", "m1.small", "any-region") == 0.02
+    store.set_override_file(None)
+    assert store.get_price("dummy", "large", "us-east-1") == 0.048
+
+
+def test_invalid_override_file_is_refused(tmp_path):
+    overrides = tmp_path / "overrides.json"
+    overrides.write_text(json.dumps({"compute": {"dummy": {"large": {"us-east-1": 0}}}}))
+    with pytest.raises(InvalidPricingData, match="dummy/large/us-east-1"):
+        PricingStore(override_path=overrides)
+
+
+def newer_data():
+    data = bundled()
+    data["updated"] = "2026-11-01"
+    data["compute"]["dummy"]["large"]["us-east-1"] = 0.05
+    return data
+
+
+def test_update_replaces_the_data(http_server, tmp_path):
+    cache = tmp_path / "cache" / "pricing.json"
+    store = PricingStore(cache_path=cache)
+    http_server.script(Reply(200, json.dumps(newer_data()).encode()))
+    assert str(store.update(http_server.url + "/pricing.json")) == "2026-11-01"
+    assert store.get_price("dummy", "large", "us-east-1") == 0.05
+    assert json.loads(cache.read_text())["updated"] == "2026-11-01"
+    assert not [p for p in cache.parent.iterdir() if p.name.startswith(".pricing-")]
+    # A new store (a restarted process) reads the cached file.
+    assert PricingStore(cache_path=cache).get_price("dummy", "large", "us-east-1") == 0.05
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json at all",
+        json.dumps({"format": 1, "updated": "2026-11-01"}).encode(),
+        json.dumps(
+            {
+                "format": 1,
+                "updated": "2026-11-01",
+                "compute": {"dummy": {"large": {"us-east-1": 0.0}}},
+            }
+        ).encode(),
+        json.dumps({"format": 2, "updated": "2026-11-01", "compute": {}}).encode(),
+    ],
+    ids=["not-json", "no-compute", "zero-price", "wrong-format"],
+)
+def test_malformed_update_is_rejected_and_the_old_data_stays(http_server, tmp_path, body):
+    cache = tmp_path / "pricing.json"
+    store = PricingStore(cache_path=cache)
+    http_server.script(Reply(200, json.dumps(newer_data()).encode()), Reply(200, body))
+    store.update(http_server.url)
+    with pytest.raises(InvalidPricingData):
+        store.update(http_server.url)
+    assert store.get_price("dummy", "large", "us-east-1") == 0.05
+    assert json.loads(cache.read_text())["updated"] == "2026-11-01"
+    assert [p.name for p in tmp_path.iterdir()] == ["pricing.json"]
+
+
+def test_readers_never_see_a_partial_update(http_server, tmp_path):
+    store = PricingStore(cache_path=tmp_path / "pricing.json")
+    http_server.script(*[Reply(200, json.dumps(newer_data()).encode())] * 5)
+    seen = set()
+    stop = threading.Event()
+
+    def read():
+        while not stop.is_set():
+            seen.add(store.get_price("dummy", "large", "us-east-1"))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for _ in range(5):
+        store.update(http_server.url)
+    stop.set()
+    reader.join()
+    assert seen <= {0.048, 0.05}
+
+
+def test_module_level_helpers_use_the_default_store(monkeypatch, tmp_path):
+    monkeypatch.setattr(pricing, "_default_store", None)
+    monkeypatch.setenv("OVERCAST_PRICING_CACHE", str(tmp_path / "p.json"))
+    assert pricing.get_price("dummy", "large", "us-east-1") == 0.048
+    assert pricing.default_store().cache_path == tmp_path / "p.json"
