@@ -213,6 +213,17 @@ def default_store() -> PricingStore:
         return _default_store
 
 
+def configure_default_store(
+    *, cache_path: str | None = None, override_path: str | None = None
+) -> PricingStore:
+    """Replace the process-wide store (services call this from their config)."""
+    global _default_store
+    store = PricingStore(cache_path=cache_path or None, override_path=override_path or None)
+    with _default_lock:
+        _default_store = store
+    return store
+
+
 def get_price(provider: str, size_id: str, region: str | None) -> float | None:
     """USD per hour from the default store, or ``None`` when unknown."""
     return default_store().get_price(provider, size_id, region)

@@ -1,0 +1,88 @@
+"""``/v1/accounts``: provider accounts. Credentials are write-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from drivers import DriverType, providers
+from services.api import schemas
+from services.api.app import ApiRequest, Reply
+from services.api.views import account_view
+from services.common import messaging, outbox
+from services.common.db.models import Account, Project, new_id, utcnow
+from services.common.db.session import session_scope
+from services.common.errors import Conflict, InvalidInput, NotFound
+
+
+def _load(session: Any, request: ApiRequest, account_id: str) -> Account:
+    account = session.get(Account, account_id)
+    if (
+        account is None
+        or account.deleted_at is not None
+        or (account.project_id != request.project_id and not request.user.is_admin)
+    ):
+        raise NotFound(f"account {account_id} not found")
+    return account  # type: ignore[no-any-return]
+
+
+def create(request: ApiRequest) -> Reply:
+    request.require_admin()
+    body = schemas.validate("AccountCreate", request.json())
+    if body["provider"] not in providers(DriverType.COMPUTE):
+        raise InvalidInput(f"provider: unknown provider {body['provider']!r}", field="provider")
+    project_id = body.get("project_id") or request.project_id
+    context = request.context
+    try:
+        with outbox.transaction(context.sessions, context.publisher) as tx:
+            if tx.session.get(Project, project_id) is None:
+                raise InvalidInput(f"project_id: no project {project_id}", field="project_id")
+            account = Account(
+                id=new_id("acct"),
+                project_id=project_id,
+                name=body["name"],
+                provider=body["provider"],
+                credentials=context.cipher.encrypt(body.get("credentials") or {}),
+                options=body.get("options") or {},
+            )
+            tx.session.add(account)
+            tx.session.flush()
+            tx.send(messaging.message("sync_catalog", request.request_id, account_id=account.id))
+    except IntegrityError:
+        raise Conflict(f"an account named {body['name']} already exists") from None
+    return Reply(
+        201, {"account": account_view(account)}, {"Location": f"/v1/accounts/{account.id}"}
+    )
+
+
+def index(request: ApiRequest) -> Reply:
+    query = select(Account).where(Account.deleted_at.is_(None)).order_by(Account.created_at)
+    if not request.user.is_admin:
+        query = query.where(Account.project_id == request.project_id)
+    with session_scope(request.context.sessions) as session:
+        return Reply(200, {"accounts": [account_view(a) for a in session.scalars(query)]})
+
+
+def show(request: ApiRequest) -> Reply:
+    with session_scope(request.context.sessions) as session:
+        account = _load(session, request, request.params["account_id"])
+        return Reply(200, {"account": account_view(account)})
+
+
+def delete(request: ApiRequest) -> Reply:
+    request.require_admin()
+    with session_scope(request.context.sessions) as session:
+        account = _load(session, request, request.params["account_id"])
+        account.deleted_at = utcnow()
+        account.name = f"{account.name}~deleted~{account.id}"[:255]
+    return Reply(204)
+
+
+def sync(request: ApiRequest) -> Reply:
+    context = request.context
+    with outbox.transaction(context.sessions, context.publisher) as tx:
+        account = _load(tx.session, request, request.params["account_id"])
+        tx.send(messaging.message("sync_catalog", request.request_id, account_id=account.id))
+    return Reply(202, {"account": account_view(account)})

@@ -1,0 +1,44 @@
+"""``limit``/``marker`` pagination: stable order by (created_at, id)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, tuple_
+from sqlalchemy.orm import Session
+
+from services.api.app import ApiRequest
+from services.common.errors import InvalidInput
+
+T = TypeVar("T")
+
+
+def paginate(
+    request: ApiRequest,
+    session: Session,
+    query: Select[Any],
+    model: Any,
+    view: Any,
+    collection: str,
+) -> dict[str, Any]:
+    """One page of ``query`` and a ``next`` link when there is more."""
+    api = request.context.config.api
+    limit = request.query_int("limit", api.default_limit, minimum=1, maximum=api.max_limit)
+    marker = request.raw.GET.get("marker")
+    if marker:
+        anchor = session.get(model, marker)
+        if anchor is None:
+            raise InvalidInput(f"marker: {marker} is not an item of this list", field="marker")
+        query = query.where(
+            tuple_(model.created_at, model.id) > tuple_(anchor.created_at, anchor.id)
+        )
+    rows = session.scalars(query.order_by(model.created_at, model.id).limit(limit + 1)).all()
+    page = [view(row) for row in rows[:limit]]
+    body: dict[str, Any] = {collection: page}
+    if len(rows) > limit:
+        params = {k: v for k, v in request.raw.GET.items() if k != "marker"}
+        params["marker"] = rows[limit - 1].id
+        params["limit"] = str(limit)
+        query_string = "&".join(f"{k}={v}" for k, v in params.items())
+        body["next"] = f"{request.raw.path}?{query_string}"
+    return body

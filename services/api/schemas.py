@@ -1,0 +1,140 @@
+"""JSON Schemas of request bodies: they validate requests and make the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+
+from services.common.errors import InvalidInput
+
+COUNTRY = {"type": "string", "pattern": "^[A-Za-z]{2}$", "description": "ISO 3166-1 alpha-2"}
+NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 255,
+    "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+}
+
+NODE_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "image"],
+    "properties": {
+        "name": NAME,
+        "image": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "description": "Image id, or the start of an image id or name (e.g. ubuntu)",
+        },
+        "min_ram_mb": {"type": "integer", "minimum": 0, "maximum": 16777216},
+        "min_vcpus": {"type": "integer", "minimum": 0, "maximum": 4096},
+        "min_disk_gb": {"type": "integer", "minimum": 0, "maximum": 1048576},
+        "min_gpus": {"type": "integer", "minimum": 0, "maximum": 64},
+        "countries": {"type": "array", "items": COUNTRY, "maxItems": 250, "uniqueItems": True},
+        "exclude_countries": {
+            "type": "array",
+            "items": COUNTRY,
+            "maxItems": 250,
+            "uniqueItems": True,
+        },
+        "providers": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": 64},
+            "maxItems": 50,
+        },
+        "accounts": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": 255},
+            "maxItems": 100,
+        },
+        "max_price": {"type": "number", "exclusiveMinimum": 0, "maximum": 100000},
+        "ssh_public_key": {
+            "type": "string",
+            "maxLength": 16384,
+            "pattern": r"^(ssh|ecdsa)-[A-Za-z0-9-]+ [A-Za-z0-9+/=]+( [^\n]*)?\n?$",
+        },
+        "deploy": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "script": {"type": "string", "minLength": 1, "maxLength": 262144},
+                "ssh_username": {"type": "string", "minLength": 1, "maxLength": 64},
+                "files": {
+                    "type": "array",
+                    "maxItems": 20,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["path", "content"],
+                        "properties": {
+                            "path": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": 4096,
+                                "pattern": "^/",
+                            },
+                            "content": {"type": "string", "maxLength": 262144},
+                            "mode": {"type": "string", "pattern": "^[0-7]{3,4}$"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+NODE_ACTION: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["action"],
+    "properties": {"action": {"type": "string", "enum": ["reboot", "start", "stop"]}},
+}
+
+ACCOUNT_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "provider"],
+    "properties": {
+        "name": NAME,
+        "provider": {"type": "string", "minLength": 1, "maxLength": 64},
+        "credentials": {
+            "type": "object",
+            "maxProperties": 20,
+            "additionalProperties": {"type": "string", "maxLength": 8192},
+            "description": "Write-only; stored encrypted, never returned",
+        },
+        "options": {
+            "type": "object",
+            "maxProperties": 50,
+            "description": "Driver options (endpoint, region, ...)",
+        },
+        "project_id": {"type": "string", "maxLength": 40, "description": "Admin only"},
+    },
+}
+
+BODIES = {"NodeCreate": NODE_CREATE, "NodeAction": NODE_ACTION, "AccountCreate": ACCOUNT_CREATE}
+
+_validators = {
+    name: jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    for name, schema in BODIES.items()
+}
+
+
+def validate(name: str, body: Any) -> dict[str, Any]:
+    """Return ``body`` if it matches schema ``name``; else :class:`InvalidInput`."""
+    errors = sorted(_validators[name].iter_errors(body), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        field = ".".join(str(part) for part in error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1]
+            field = f"{field}.{missing}" if field else missing
+            message = f"{field}: is required"
+        elif error.validator == "additionalProperties":
+            message = f"{field or 'body'}: {error.message}"
+        else:
+            message = f"{field or 'body'}: {error.message}"
+        raise InvalidInput(message[:500], field=field or None)
+    return body  # type: ignore[no-any-return]

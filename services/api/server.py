@@ -1,0 +1,108 @@
+"""``overcast-api``: the API served by waitress (pure Python, threaded, no C
+build), from one or several processes sharing one listening socket."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+
+import waitress
+from waitress.server import create_server
+
+from services.api.wsgi import make_app
+from services.common.config import Config, load_config
+from services.common.context import ServiceContext, build_context
+from services.common.heartbeat import Heartbeat
+from services.common.runner import setup_logging
+
+LOG = logging.getLogger(__name__)
+
+
+def listen(bind: str) -> socket.socket:
+    host, _, port = bind.rpartition(":")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host.strip("[]") or "0.0.0.0", int(port)))
+    sock.listen(1024)
+    return sock
+
+
+class ApiServer:
+    """The API on a pre-bound socket, in a thread (all-in-one) or the main thread."""
+
+    def __init__(self, context: ServiceContext, sock: socket.socket) -> None:
+        self.context = context
+        self.heartbeat = Heartbeat(
+            context.sessions, "api", context.config.service.heartbeat_interval
+        )
+        self.server = create_server(
+            make_app(context),
+            sockets=[sock],
+            threads=context.config.api.threads,
+            clear_untrusted_proxy_headers=True,
+            channel_timeout=60,
+            ident="overcast",
+        )
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.heartbeat.start()
+        self._thread = threading.Thread(target=self.server.run, name="api", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.close()
+        self.heartbeat.stop()
+
+
+def serve(config: Config, sock: socket.socket) -> None:
+    context = build_context(config)
+    server = ApiServer(context, sock)
+    server.heartbeat.start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    LOG.info("API listening on %s (pid %d)", config.api.bind, os.getpid())
+    try:
+        server.server.run()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.heartbeat.stop()
+        context.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="overcast-api", description=__doc__)
+    parser.add_argument("--config-file", help="INI file (see etc/overcast/overcast.conf.sample)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config_file)
+    setup_logging(config.service.log_level)
+    sock = listen(config.api.bind)
+    if config.api.workers <= 1:
+        serve(config, sock)
+        return
+    children = []
+    for _ in range(config.api.workers):
+        pid = os.fork()
+        if pid == 0:
+            serve(config, sock)
+            os._exit(0)
+        children.append(pid)
+
+    def stop_children(*_: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop_children)
+    signal.signal(signal.SIGINT, stop_children)
+    for child in children:
+        os.waitpid(child, 0)
+
+
+__all__ = ["ApiServer", "listen", "main", "waitress"]

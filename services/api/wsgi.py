@@ -1,0 +1,204 @@
+"""The route table, the OpenAPI document made from it, and the app factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.api import accounts, admin, catalog, nodes, operations, schemas
+from services.api.app import ApiRequest, Application, Reply, Route
+from services.common.context import ServiceContext
+
+PAGE = ("limit", "marker")
+OFFER_QUERY = (
+    "min_ram_mb",
+    "min_vcpus",
+    "min_disk_gb",
+    "min_gpus",
+    "image",
+    "country",
+    "exclude_country",
+    "provider",
+    "account",
+    "max_price",
+    "sort",
+    "limit",
+)
+
+
+def openapi(request: ApiRequest) -> Reply:
+    return Reply(200, openapi_document())
+
+
+ROUTES: list[Route] = [
+    Route("healthz", "/healthz", "GET", admin.healthz, "Health check", public=True),
+    Route("openapi", "/v1/openapi.json", "GET", openapi, "This document", public=True),
+    Route(
+        "node_create", "/v1/nodes", "POST", nodes.create, "Create a node", "NodeCreate", status=202
+    ),
+    Route(
+        "node_index",
+        "/v1/nodes",
+        "GET",
+        nodes.index,
+        "List nodes",
+        query=(*PAGE, *nodes.LIST_FILTERS, "all_projects"),
+    ),
+    Route("node_show", "/v1/nodes/{node_id}", "GET", nodes.show, "Show a node"),
+    Route(
+        "node_delete", "/v1/nodes/{node_id}", "DELETE", nodes.delete, "Delete a node", status=202
+    ),
+    Route(
+        "node_action",
+        "/v1/nodes/{node_id}/action",
+        "POST",
+        nodes.action,
+        "Reboot, start or stop a node",
+        "NodeAction",
+        status=202,
+    ),
+    Route(
+        "operation_index",
+        "/v1/operations",
+        "GET",
+        operations.index,
+        "List operations",
+        query=(*PAGE, "node_id", "status", "action"),
+    ),
+    Route(
+        "operation_show",
+        "/v1/operations/{operation_id}",
+        "GET",
+        operations.show,
+        "Show an operation and its events",
+    ),
+    Route(
+        "account_create",
+        "/v1/accounts",
+        "POST",
+        accounts.create,
+        "Register a provider account (admin)",
+        "AccountCreate",
+        status=201,
+    ),
+    Route("account_index", "/v1/accounts", "GET", accounts.index, "List accounts"),
+    Route("account_show", "/v1/accounts/{account_id}", "GET", accounts.show, "Show an account"),
+    Route(
+        "account_delete",
+        "/v1/accounts/{account_id}",
+        "DELETE",
+        accounts.delete,
+        "Delete an account (admin)",
+        status=204,
+    ),
+    Route(
+        "account_sync",
+        "/v1/accounts/{account_id}/sync",
+        "POST",
+        accounts.sync,
+        "Sync an account's catalog now",
+        status=202,
+    ),
+    Route(
+        "locations",
+        "/v1/locations",
+        "GET",
+        catalog.locations,
+        "List locations",
+        query=("account_id", "country", "limit"),
+    ),
+    Route(
+        "sizes",
+        "/v1/sizes",
+        "GET",
+        catalog.sizes,
+        "List sizes per location",
+        query=("account_id", "location_id", "min_ram_mb", "min_vcpus", "limit"),
+    ),
+    Route(
+        "images",
+        "/v1/images",
+        "GET",
+        catalog.images,
+        "List images",
+        query=("account_id", "location_id", "name", "limit"),
+    ),
+    Route(
+        "offers",
+        "/v1/offers",
+        "GET",
+        catalog.offers,
+        "Offers matching requirements",
+        query=OFFER_QUERY,
+    ),
+    Route("services", "/v1/services", "GET", admin.services, "Services and heartbeats (admin)"),
+]
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "request_id"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "request_id": {"type": "string"},
+                "field": {"type": "string"},
+            },
+        }
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for route in ROUTES:
+        operation: dict[str, Any] = {"operationId": route.name, "summary": route.summary}
+        parameters = [
+            {
+                "name": name.strip("{}"),
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "maxLength": 64},
+            }
+            for name in route.path.split("/")
+            if name.startswith("{")
+        ]
+        parameters += [
+            {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+            for name in route.query
+        ]
+        if parameters:
+            operation["parameters"] = parameters
+        if route.body:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{route.body}"}}
+                },
+            }
+        success: dict[str, Any] = {"description": "success"}
+        if route.status != 204:
+            success["content"] = {"application/json": {"schema": {"type": "object"}}}
+        errors = {
+            "description": "error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        operation["responses"] = {str(route.status): success, "4XX": errors, "5XX": errors}
+        if not route.public:
+            operation["security"] = [{"bearer": []}]
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Overcast API", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": {**schemas.BODIES, "Error": ERROR_SCHEMA},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def make_app(context: ServiceContext) -> Application:
+    return Application(context, ROUTES)

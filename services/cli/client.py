@@ -1,0 +1,417 @@
+"""``overcast``: the client CLI over the HTTP API.
+
+Reads ``OVERCAST_URL`` and ``OVERCAST_KEY`` (or ``--url``/``--key``, or the
+``[client]`` section of ``~/.config/overcast/client.ini``). Prints tables by
+default and JSON with ``--json``; errors are one line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+import requests
+
+FINAL_OPERATION = ("succeeded", "failed")
+
+
+class ApiError(click.ClickException):
+    exit_code = 2
+
+
+class Client:
+    def __init__(self, url: str, key: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {key}"
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        except requests.RequestException as error:
+            raise ApiError(f"cannot reach {self.url}: {type(error).__name__}") from None
+        if response.status_code >= 400:
+            try:
+                detail = response.json()["error"]
+                message = f"{detail['message']} ({detail['code']}, HTTP {response.status_code})"
+            except (ValueError, KeyError, TypeError):
+                message = f"HTTP {response.status_code}"
+            raise ApiError(message)
+        return response.json() if response.content else None
+
+
+def _settings(url: str | None, key: str | None) -> tuple[str, str]:
+    parser = configparser.ConfigParser()
+    parser.read(
+        Path(
+            os.environ.get(
+                "OVERCAST_CLIENT_CONFIG", Path.home() / ".config" / "overcast" / "client.ini"
+            )
+        )
+    )
+    url = url or parser.get("client", "url", fallback=None) or "http://127.0.0.1:8774"
+    key = key or parser.get("client", "key", fallback=None)
+    if not key:
+        raise click.UsageError("no API key: set OVERCAST_KEY or pass --key")
+    return url, key
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    widths = [
+        max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)
+    ]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value) or "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def output(ctx: click.Context, data: Any, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if ctx.obj["json"]:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(table(rows, columns))
+
+
+@click.group()
+@click.option("--url", envvar="OVERCAST_URL", help="API URL (OVERCAST_URL).")
+@click.option("--key", envvar="OVERCAST_KEY", help="API key (OVERCAST_KEY).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.pass_context
+def main(ctx: click.Context, url: str | None, key: str | None, as_json: bool) -> None:
+    """Overcast client: nodes, offers, catalog, operations."""
+    ctx.ensure_object(dict)
+    ctx.obj["json"] = as_json
+    ctx.obj["settings"] = (url, key)
+
+
+def client(ctx: click.Context) -> Client:
+    return Client(*_settings(*ctx.obj["settings"]))
+
+
+NODE_COLUMNS = [
+    "id",
+    "name",
+    "state",
+    "task",
+    "provider",
+    "location_id",
+    "size_id",
+    "price_per_hour",
+    "public_ips",
+    "private_ips",
+]
+
+
+@main.group()
+def node() -> None:
+    """Nodes."""
+
+
+@node.command("create")
+@click.argument("name")
+@click.option("--image", required=True, help="Image id or name prefix, e.g. ubuntu.")
+@click.option("--min-ram", type=int, help="Minimum RAM in MB.")
+@click.option("--min-vcpus", type=int)
+@click.option("--min-disk", type=int, help="Minimum disk in GB.")
+@click.option("--country", "countries", multiple=True, help="Allowed country (repeatable).")
+@click.option("--exclude-country", "excluded", multiple=True, help="Excluded country.")
+@click.option("--provider", "providers", multiple=True)
+@click.option("--account", "accounts", multiple=True)
+@click.option("--max-price", type=float, help="USD per hour.")
+@click.option("--ssh-key", type=click.File("r"), help="Public key file to install.")
+@click.option("--script", type=click.File("r"), help="Script to run on the node once up.")
+@click.option("--wait", is_flag=True, help="Wait until the node runs (or fails).")
+@click.option("--timeout", type=float, default=900, show_default=True)
+@click.pass_context
+def node_create(
+    ctx: click.Context,
+    name: str,
+    image: str,
+    min_ram: int | None,
+    min_vcpus: int | None,
+    min_disk: int | None,
+    countries: tuple[str, ...],
+    excluded: tuple[str, ...],
+    providers: tuple[str, ...],
+    accounts: tuple[str, ...],
+    max_price: float | None,
+    ssh_key: Any,
+    script: Any,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Create a node by what it needs."""
+    body: dict[str, Any] = {"name": name, "image": image}
+    optional = {
+        "min_ram_mb": min_ram,
+        "min_vcpus": min_vcpus,
+        "min_disk_gb": min_disk,
+        "countries": list(countries),
+        "exclude_countries": list(excluded),
+        "providers": list(providers),
+        "accounts": list(accounts),
+        "max_price": max_price,
+    }
+    body.update({k: v for k, v in optional.items() if v not in (None, [])})
+    if ssh_key is not None:
+        body["ssh_public_key"] = ssh_key.read().strip()
+    if script is not None:
+        body["deploy"] = {"script": script.read()}
+    api = client(ctx)
+    created = api.call(
+        "POST", "/v1/nodes", json=body, headers={"Idempotency-Key": f"cli-{uuid.uuid4().hex}"}
+    )
+    node_id, operation = created["node"]["id"], created["operation"]
+    if wait:
+        operation = wait_for_operation(api, operation["id"], timeout, quiet=ctx.obj["json"])
+    node_data = api.call("GET", f"/v1/nodes/{node_id}")["node"]
+    output(ctx, node_data, [node_data], NODE_COLUMNS)
+    if operation["status"] == "failed":
+        raise ApiError(f"node {node_id} failed: {operation['error']}")
+
+
+def wait_for_operation(
+    api: Client, operation_id: str, timeout: float, quiet: bool
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while True:
+        operation = api.call("GET", f"/v1/operations/{operation_id}")["operation"]
+        if not quiet:
+            for event in operation.get("events", [])[seen:]:
+                click.echo(f"  {event['at'][11:19]}  {event['message']}", err=True)
+            seen = len(operation.get("events", []))
+        if operation["status"] in FINAL_OPERATION:
+            return operation  # type: ignore[no-any-return]
+        if time.monotonic() > deadline:
+            raise ApiError(
+                f"timed out after {timeout:.0f}s; operation {operation_id} is "
+                f"still {operation['status']}"
+            )
+        time.sleep(0.5)
+
+
+@node.command("list")
+@click.option("--state")
+@click.option("--limit", type=int, default=100)
+@click.pass_context
+def node_list(ctx: click.Context, state: str | None, limit: int) -> None:
+    """List nodes (follows pages)."""
+    api = client(ctx)
+    params: dict[str, Any] = {"limit": limit}
+    if state:
+        params["state"] = state
+    nodes: list[dict[str, Any]] = []
+    page = api.call("GET", "/v1/nodes", params=params)
+    nodes.extend(page["nodes"])
+    while page.get("next"):
+        page = api.call("GET", page["next"])
+        nodes.extend(page["nodes"])
+    output(ctx, {"nodes": nodes}, nodes, NODE_COLUMNS)
+
+
+@node.command("show")
+@click.argument("node_id")
+@click.pass_context
+def node_show(ctx: click.Context, node_id: str) -> None:
+    data = client(ctx).call("GET", f"/v1/nodes/{node_id}")["node"]
+    if ctx.obj["json"]:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        for name, value in data.items():
+            click.echo(
+                f"{name:16} {_cell(value) if not isinstance(value, dict) else json.dumps(value)}"
+            )
+
+
+def _node_task(
+    ctx: click.Context, node_id: str, method: str, path: str, body: Any, wait: bool, timeout: float
+) -> None:
+    api = client(ctx)
+    operation = api.call(method, path, json=body)["operation"]
+    if wait:
+        operation = wait_for_operation(api, operation["id"], timeout, quiet=ctx.obj["json"])
+    if ctx.obj["json"]:
+        click.echo(json.dumps(operation, indent=2))
+    else:
+        click.echo(f"{operation['action']} of {node_id}: {operation['status']}")
+    if operation["status"] == "failed":
+        raise ApiError(f"{operation['action']} failed: {operation['error']}")
+
+
+for _action in ("reboot", "start", "stop"):
+
+    def _make(action: str) -> Any:
+        @node.command(action)
+        @click.argument("node_id")
+        @click.option("--wait", is_flag=True)
+        @click.option("--timeout", type=float, default=600)
+        @click.pass_context
+        def command(ctx: click.Context, node_id: str, wait: bool, timeout: float) -> None:
+            _node_task(
+                ctx,
+                node_id,
+                "POST",
+                f"/v1/nodes/{node_id}/action",
+                {"action": action},
+                wait,
+                timeout,
+            )
+
+        command.__doc__ = f"{action.capitalize()} a node."
+        return command
+
+    _make(_action)
+
+
+@node.command("delete")
+@click.argument("node_id")
+@click.option("--wait", is_flag=True)
+@click.option("--timeout", type=float, default=600)
+@click.pass_context
+def node_delete(ctx: click.Context, node_id: str, wait: bool, timeout: float) -> None:
+    """Delete a node."""
+    _node_task(ctx, node_id, "DELETE", f"/v1/nodes/{node_id}", None, wait, timeout)
+
+
+OFFER_COLUMNS = [
+    "provider",
+    "account_id",
+    "location_id",
+    "country",
+    "zone",
+    "size_id",
+    "ram_mb",
+    "vcpus",
+    "disk_gb",
+    "price_per_hour",
+]
+
+
+@main.group()
+def offer() -> None:
+    """Offers: account x location x size, with price."""
+
+
+@offer.command("list")
+@click.option("--min-ram", type=int)
+@click.option("--min-vcpus", type=int)
+@click.option("--image")
+@click.option("--country", "countries", multiple=True)
+@click.option("--exclude-country", "excluded", multiple=True)
+@click.option("--max-price", type=float)
+@click.option("--sort", type=click.Choice(["price", "ram", "vcpus"]), default="price")
+@click.option("--limit", type=int, default=10)
+@click.pass_context
+def offer_list(
+    ctx: click.Context,
+    min_ram: int | None,
+    min_vcpus: int | None,
+    image: str | None,
+    countries: tuple[str, ...],
+    excluded: tuple[str, ...],
+    max_price: float | None,
+    sort: str,
+    limit: int,
+) -> None:
+    """Cheapest matching offers first; unknown prices last."""
+    params: dict[str, Any] = {"sort": sort, "limit": limit}
+    for name, value in (
+        ("min_ram_mb", min_ram),
+        ("min_vcpus", min_vcpus),
+        ("image", image),
+        ("max_price", max_price),
+    ):
+        if value is not None:
+            params[name] = value
+    if countries:
+        params["country"] = ",".join(countries)
+    if excluded:
+        params["exclude_country"] = ",".join(excluded)
+    data = client(ctx).call("GET", "/v1/offers", params=params)
+    output(ctx, data, data["offers"], OFFER_COLUMNS)
+
+
+def _catalog(name: str, columns: list[str]) -> None:
+    @main.group(name)
+    def group() -> None:
+        pass
+
+    group.help = f"{name.capitalize()}s of your accounts."
+
+    @group.command("list")
+    @click.option("--account-id")
+    @click.pass_context
+    def listing(ctx: click.Context, account_id: str | None) -> None:
+        params = {"account_id": account_id} if account_id else {}
+        data = client(ctx).call("GET", f"/v1/{name}s", params=params)
+        output(ctx, data, data[f"{name}s"], columns)
+
+
+_catalog("location", ["account_id", "id", "name", "country", "region", "zone"])
+_catalog(
+    "size", ["account_id", "location_id", "size_id", "ram_mb", "vcpus", "disk_gb", "price_per_hour"]
+)
+_catalog("image", ["account_id", "location_id", "id", "name"])
+
+
+@main.group()
+def operation() -> None:
+    """Operations."""
+
+
+@operation.command("show")
+@click.argument("operation_id")
+@click.pass_context
+def operation_show(ctx: click.Context, operation_id: str) -> None:
+    data = client(ctx).call("GET", f"/v1/operations/{operation_id}")["operation"]
+    if ctx.obj["json"]:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"{data['id']}  {data['action']}  {data['status']}  node {data['node_id']}")
+    if data.get("error"):
+        click.echo(f"error: {data['error']}")
+    for event in data.get("events", []):
+        click.echo(f"  {event['at']}  {event['message']}")
+
+
+@main.group()
+def account() -> None:
+    """Provider accounts."""
+
+
+@account.command("list")
+@click.pass_context
+def account_list(ctx: click.Context) -> None:
+    data = client(ctx).call("GET", "/v1/accounts")
+    output(
+        ctx,
+        data,
+        data["accounts"],
+        ["id", "name", "provider", "catalog_synced_at", "catalog_error"],
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

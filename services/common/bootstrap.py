@@ -1,0 +1,78 @@
+"""Creating projects, API keys and accounts outside the API (manage, all-in-one)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+
+from services.common import messaging, outbox
+from services.common.context import ServiceContext
+from services.common.db.models import Account, ApiKey, Project, new_id
+from services.common.db.session import session_scope
+
+ROLES = ("admin", "member")
+
+
+def hash_key(key: str) -> str:
+    from services.api.app import hash_key as api_hash
+
+    return api_hash(key)
+
+
+def ensure_project(context: ServiceContext, name: str) -> str:
+    with session_scope(context.sessions) as session:
+        project = session.scalars(select(Project).where(Project.name == name)).first()
+        if project is None:
+            project = Project(id=new_id("proj"), name=name)
+            session.add(project)
+        return project.id
+
+
+def create_key(context: ServiceContext, project_id: str, name: str, role: str) -> str:
+    """A new API key; the only time it is ever shown is this return value."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    key = f"oc_{secrets.token_urlsafe(32)}"
+    with session_scope(context.sessions) as session:
+        session.add(
+            ApiKey(
+                id=new_id("key"),
+                project_id=project_id,
+                name=name,
+                role=role,
+                key_hash=hash_key(key),
+            )
+        )
+    return key
+
+
+def ensure_account(
+    context: ServiceContext,
+    project_id: str,
+    name: str,
+    provider: str,
+    credentials: dict[str, Any],
+    options: dict[str, Any],
+) -> str:
+    """The account's id, creating it (and queueing its catalog sync) if missing."""
+    with outbox.transaction(context.sessions, context.publisher) as tx:
+        account = tx.session.scalars(
+            select(Account).where(
+                Account.project_id == project_id, Account.name == name, Account.deleted_at.is_(None)
+            )
+        ).first()
+        if account is None:
+            account = Account(
+                id=new_id("acct"),
+                project_id=project_id,
+                name=name,
+                provider=provider,
+                credentials=context.cipher.encrypt(credentials),
+                options=options,
+            )
+            tx.session.add(account)
+        tx.session.flush()
+        tx.send(messaging.message("sync_catalog", "bootstrap", account_id=account.id))
+        return account.id

@@ -1,0 +1,295 @@
+"""SQLAlchemy models: the whole persistent state of Overcast.
+
+The schema only changes through the Alembic migrations in ``migrations/``;
+a test checks that these models and the migrations agree.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+class UTCDateTime(TypeDecorator[datetime.datetime]):
+    """Aware UTC datetimes on every backend (stored naive, in UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime.datetime | None, dialect: Dialect
+    ) -> datetime.datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(datetime.UTC).replace(tzinfo=None)
+
+    def process_result_value(
+        self, value: datetime.datetime | None, dialect: Dialect
+    ) -> datetime.datetime | None:
+        return None if value is None else value.replace(tzinfo=datetime.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        datetime.datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key, stored as the SHA-256 of the key (keys are random, 256 bits)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime.datetime | None]
+
+
+class Account(Base):
+    """A provider account; ``credentials`` is Fernet ciphertext, never returned."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(64))
+    credentials: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime.datetime | None]
+    catalog_synced_at: Mapped[datetime.datetime | None]
+    catalog_error: Mapped[str | None] = mapped_column(Text)
+    price_date: Mapped[datetime.date | None] = mapped_column(Date)
+
+
+class Location(Base):
+    __tablename__ = "locations"
+    __table_args__ = (UniqueConstraint("account_id", "location_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    location_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(255))
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(128))
+    zone: Mapped[str | None] = mapped_column(String(128))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Image(Base):
+    """An image available at one location of an account."""
+
+    __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("account_id", "location_id", "image_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    location_id: Mapped[str] = mapped_column(String(128))
+    image_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Offer(Base):
+    """One (account, location, size) with its price: what the scheduler ranks.
+
+    Denormalized on purpose: a placement decision is one indexed query.
+    """
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        UniqueConstraint("account_id", "location_id", "size_id"),
+        Index("ix_offers_ram_price", "ram_mb", "price_per_hour"),
+        Index("ix_offers_price", "price_per_hour"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(64))
+    location_id: Mapped[str] = mapped_column(String(128))
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(128))
+    zone: Mapped[str | None] = mapped_column(String(128))
+    size_id: Mapped[str] = mapped_column(String(128))
+    size_name: Mapped[str] = mapped_column(String(255))
+    ram_mb: Mapped[int] = mapped_column(Integer)
+    vcpus: Mapped[int] = mapped_column(Integer)
+    disk_gb: Mapped[int] = mapped_column(Integer)
+    gpus: Mapped[int] = mapped_column(Integer, default=0)
+    price_per_hour: Mapped[float | None] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Node(Base):
+    """A node as Overcast knows it. ``version`` guards every update (optimistic lock)."""
+
+    __tablename__ = "nodes"
+    __table_args__ = (
+        Index("ix_nodes_project_created", "project_id", "created_at", "id"),
+        Index("ix_nodes_account_awaiting", "account_id", "awaiting_provider"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    task: Mapped[str | None] = mapped_column(String(16))
+    #: The provider was asked to act for the current task; the poller watches it.
+    awaiting_provider: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    operation_id: Mapped[str | None] = mapped_column(String(40))
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    provider: Mapped[str | None] = mapped_column(String(64))
+    location_id: Mapped[str | None] = mapped_column(String(128))
+    size_id: Mapped[str | None] = mapped_column(String(128))
+    image_id: Mapped[str | None] = mapped_column(String(255))
+    price_per_hour: Mapped[float | None] = mapped_column(Float)
+    alternates: Mapped[list[Any]] = mapped_column(default=list)
+    provider_node_id: Mapped[str | None] = mapped_column(String(255))
+    public_ips: Mapped[list[Any]] = mapped_column(default=list)
+    private_ips: Mapped[list[Any]] = mapped_column(default=list)
+    ssh_port: Mapped[int | None] = mapped_column(Integer)
+    ssh_private_key: Mapped[str | None] = mapped_column(Text)
+    host_key: Mapped[str | None] = mapped_column(Text)
+    deployment_status: Mapped[str | None] = mapped_column(String(16))
+    deployment_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    task_started_at: Mapped[datetime.datetime | None]
+    deleted_at: Mapped[datetime.datetime | None]
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Operation(Base):
+    """One accepted request and what became of it."""
+
+    __tablename__ = "operations"
+    __table_args__ = (
+        UniqueConstraint("project_id", "idempotency_key"),
+        Index("ix_operations_project_created", "project_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    node_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OperationEvent(Base):
+    __tablename__ = "operation_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    operation_id: Mapped[str] = mapped_column(
+        ForeignKey("operations.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Outbox(Base):
+    """Messages committed with the state they announce, published after commit.
+
+    The publisher deletes a row once the broker confirmed it; a sweeper
+    republishes rows left behind by a crash between commit and publish.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    queue: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Service(Base):
+    """A running API, scheduler or worker process and its last heartbeat."""
+
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("kind", "host", "pid"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+
+class Lease(Base):
+    """A named, expiring claim (e.g. "poll:<account>") held by one process."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime.datetime] = mapped_column()
+    last_run_at: Mapped[datetime.datetime | None]

@@ -1,0 +1,166 @@
+"""Node states and tasks, and the one table of what may happen when.
+
+A node has a ``state`` (what it is) and at most one ``task`` (what is being
+done to it). Starting a task is a compare-and-set on the node row: it only
+succeeds when no other task runs and the state allows it, so concurrent
+requests get ``409`` instead of racing. A transition not in these tables is
+a bug and raises.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
+from sqlalchemy.orm import Session
+
+from services.common.db.models import Node, Operation, OperationEvent, utcnow
+from services.common.errors import Conflict
+
+
+class State(enum.StrEnum):
+    PENDING = "pending"  # accepted, not yet at a provider
+    BUILDING = "building"  # created at the provider, not yet running
+    RUNNING = "running"
+    REBOOTING = "rebooting"
+    STOPPED = "stopped"
+    ERROR = "error"
+    DELETED = "deleted"
+
+
+class Task(enum.StrEnum):
+    SCHEDULING = "scheduling"
+    BUILDING = "building"
+    DEPLOYING = "deploying"
+    REBOOTING = "rebooting"
+    STARTING = "starting"
+    STOPPING = "stopping"
+    DELETING = "deleting"
+
+
+@dataclass(frozen=True)
+class Action:
+    """A user action: the task it starts, from which states, and its message."""
+
+    task: Task
+    from_states: frozenset[State]
+    message: str
+
+
+ACTIONS: dict[str, Action] = {
+    "reboot": Action(Task.REBOOTING, frozenset({State.RUNNING}), "reboot_node"),
+    "start": Action(Task.STARTING, frozenset({State.STOPPED}), "start_node"),
+    "stop": Action(Task.STOPPING, frozenset({State.RUNNING}), "stop_node"),
+    "delete": Action(
+        Task.DELETING,
+        frozenset(
+            {
+                State.PENDING,
+                State.BUILDING,
+                State.RUNNING,
+                State.STOPPED,
+                State.ERROR,
+                State.REBOOTING,
+            }
+        ),
+        "destroy_node",
+    ),
+}
+
+#: Tasks the state poller watches, and the provider state that completes each.
+POLLED_TASKS: dict[Task, State] = {
+    Task.BUILDING: State.RUNNING,
+    Task.REBOOTING: State.RUNNING,
+    Task.STARTING: State.RUNNING,
+    Task.STOPPING: State.STOPPED,
+}
+
+#: Which task may move a node to which state (besides ERROR, always allowed).
+TRANSITIONS: dict[Task | None, frozenset[State]] = {
+    Task.SCHEDULING: frozenset({State.PENDING}),
+    Task.BUILDING: frozenset({State.PENDING, State.BUILDING, State.RUNNING}),
+    Task.DEPLOYING: frozenset({State.RUNNING}),
+    Task.REBOOTING: frozenset({State.REBOOTING, State.RUNNING}),
+    Task.STARTING: frozenset({State.STOPPED, State.RUNNING}),
+    Task.STOPPING: frozenset({State.RUNNING, State.STOPPED}),
+    Task.DELETING: frozenset({State.DELETED}),
+    None: frozenset({State.RUNNING, State.STOPPED, State.REBOOTING}),
+}
+
+
+class InvalidTransition(RuntimeError):
+    """Code tried a state change the tables above do not allow."""
+
+
+def begin_action(session: Session, node: Node, action_name: str) -> Action:
+    """Start ``action_name`` on ``node`` atomically, or raise :class:`Conflict`."""
+    action = ACTIONS[action_name]
+    allowed = [state.value for state in action.from_states]
+    changed = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Node)
+            .where(Node.id == node.id, Node.task.is_(None), Node.state.in_(allowed))
+            .values(task=action.task.value, version=Node.version + 1, task_started_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    if changed != 1:
+        session.refresh(node)
+        if node.task is not None:
+            raise Conflict(
+                f"node {node.id} is busy: task {node.task} is running",
+                node_id=node.id,
+                task=node.task,
+            )
+        raise Conflict(
+            f"cannot {action_name} a node that is {node.state}", node_id=node.id, state=node.state
+        )
+    session.refresh(node)
+    return action
+
+
+def set_state(
+    node: Node, state: State, *, task: Task | str | None = "keep", error: str | None = None
+) -> None:
+    """Move ``node`` to ``state`` (and ``task``), checking the transition table."""
+    current_task = Task(node.task) if node.task else None
+    if state is not State.ERROR and state not in TRANSITIONS[current_task]:
+        raise InvalidTransition(f"task {current_task} cannot move node {node.id} to {state}")
+    node.state = state.value
+    if task != "keep":
+        node.task = None if task is None else Task(task).value
+        node.task_started_at = utcnow() if task is not None else None
+        node.awaiting_provider = False
+    if error is not None:
+        node.error = error
+    if state is State.DELETED:
+        node.deleted_at = utcnow()
+
+
+def add_event(session: Session, operation_id: str | None, message: str, **data: object) -> None:
+    if operation_id:
+        session.add(OperationEvent(operation_id=operation_id, message=message, data=data))
+
+
+def finish_operation(
+    session: Session, operation_id: str | None, status: str, error: str | None = None
+) -> None:
+    """Mark the operation succeeded or failed, once."""
+    if not operation_id:
+        return
+    operation = session.get(Operation, operation_id)
+    if operation is None or operation.status in ("succeeded", "failed"):
+        return
+    operation.status = status
+    operation.error = error
+    operation.updated_at = utcnow()
+    add_event(session, operation_id, f"operation {status}" + (f": {error}" if error else ""))
+
+
+def age(moment: datetime.datetime | None) -> float:
+    """Seconds since ``moment`` (0 when unknown)."""
+    return 0.0 if moment is None else (utcnow() - moment).total_seconds()

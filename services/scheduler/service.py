@@ -1,0 +1,94 @@
+"""The scheduler: consumes ``schedule_node``, places the node, casts ``build_node``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from services.common import messaging, outbox
+from services.common.config import load_config
+from services.common.consumer import QueueConsumer
+from services.common.context import ServiceContext, build_context
+from services.common.db.models import Node
+from services.common.dead_letters import mark_failed
+from services.common.heartbeat import Heartbeat
+from services.common.messaging import Envelope
+from services.common.runner import Component, Periodic, run_until_signalled, setup_logging
+from services.common.states import State, Task, add_event, finish_operation, set_state
+from services.scheduler.offers import Requirements, describe, place
+
+LOG = logging.getLogger(__name__)
+
+
+def schedule_node(context: ServiceContext, envelope: Envelope) -> None:
+    """Choose a placement and ranked alternates, or fail the node clearly.
+
+    Idempotent: a node no longer waiting for scheduling is left alone.
+    """
+    node_id = envelope.payload["node_id"]
+    with outbox.transaction(context.sessions, context.publisher) as tx:
+        node = tx.session.get(Node, node_id)
+        if node is None or node.task != Task.SCHEDULING.value:
+            LOG.info("node %s: nothing to schedule (duplicate message?)", node_id)
+            return
+        requirements = Requirements.from_spec(node.spec)
+        placements = place(
+            tx.session, node.project_id, requirements, 1 + context.config.scheduler.alternates
+        )
+        if not placements:
+            reason = f"no offer matches the request ({describe(requirements)})"
+            set_state(node, State.ERROR, task=None, error=reason)
+            finish_operation(tx.session, node.operation_id, "failed", reason)
+            LOG.info("node %s: %s", node_id, reason)
+            return
+        chosen, *alternates = placements
+        node.account_id = chosen.account_id
+        node.provider = chosen.provider
+        node.location_id = chosen.location_id
+        node.size_id = chosen.size_id
+        node.image_id = chosen.image_id
+        node.price_per_hour = chosen.price_per_hour
+        node.alternates = [alternate.to_dict() for alternate in alternates]
+        set_state(node, State.PENDING, task=Task.BUILDING)
+        add_event(
+            tx.session,
+            node.operation_id,
+            "placed",
+            placement=chosen.to_dict(),
+            alternates=len(alternates),
+        )
+        tx.send(
+            messaging.message(
+                "build_node", envelope.request_id, node_id=node.id, operation_id=node.operation_id
+            )
+        )
+    LOG.info(
+        "node %s placed on %s/%s/%s", node_id, chosen.provider, chosen.location_id, chosen.size_id
+    )
+
+
+def scheduler_components(context: ServiceContext) -> list[Component]:
+    consumer = QueueConsumer(
+        context.config.messaging,
+        "scheduler",
+        lambda envelope: schedule_node(context, envelope),
+        publisher=context.publisher,
+        pool_size=4,
+        on_dead=lambda envelope, reason: mark_failed(context, envelope, reason),
+    )
+    return [
+        Heartbeat(context.sessions, "scheduler", context.config.service.heartbeat_interval),
+        consumer,
+        Periodic("outbox-sweep", 10.0, lambda: outbox.sweep(context.sessions, context.publisher)),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="overcast-scheduler", description=__doc__)
+    parser.add_argument("--config-file", help="INI file (see etc/overcast/overcast.conf.sample)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config_file)
+    setup_logging(config.service.log_level)
+    context = build_context(config)
+    run_until_signalled(scheduler_components(context))
+    context.close()

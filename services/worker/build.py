@@ -1,0 +1,165 @@
+"""``build_node``: create the node at its placement, failing over to alternates.
+
+Idempotent across redeliveries: the node id is the provider-side idempotency
+token, so a create repeated after a crash finds the node the first attempt
+made instead of making a second one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from drivers.common.ssh_keys import generate_key_pair
+from drivers.compute.base import NodeAuthSSHKey
+from drivers.errors import CapacityError, DriverError, NotFound, QuotaExceeded
+from services.common import outbox
+from services.common.context import ServiceContext
+from services.common.db.models import Account, Node
+from services.common.db.session import session_scope
+from services.common.errors import NotFound as CatalogEntryMissing
+from services.common.messaging import Envelope
+from services.common.states import State, Task, add_event, set_state
+from services.worker.calls import call_provider
+from services.worker.catalog import driver_values
+from services.worker.progress import apply_provider_state, fail
+
+LOG = logging.getLogger(__name__)
+
+#: Errors that say "not here": try the next alternate placement.
+FAILOVER_ERRORS = (CapacityError, QuotaExceeded, NotFound, CatalogEntryMissing)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    node_id: str
+    name: str
+    operation_id: str | None
+    public_keys: str
+    placements: list[dict[str, Any]]
+
+
+def _plan(context: ServiceContext, node_id: str) -> BuildPlan | None:
+    with session_scope(context.sessions) as session:
+        node = session.get(Node, node_id)
+        if node is None or node.task != Task.BUILDING.value or node.awaiting_provider:
+            return None
+        if node.ssh_private_key is None:
+            private_key, public_key = generate_key_pair()
+            node.ssh_private_key = context.cipher.encrypt(
+                {"private_key": private_key, "public_key": public_key}
+            )
+        keys = context.cipher.decrypt(node.ssh_private_key)
+        public_keys = "\n".join(
+            key for key in (keys["public_key"], node.spec.get("ssh_public_key")) if key
+        )
+        current = {
+            "account_id": node.account_id,
+            "location_id": node.location_id,
+            "size_id": node.size_id,
+            "image_id": node.image_id,
+            "provider": node.provider,
+            "price_per_hour": node.price_per_hour,
+        }
+        return BuildPlan(
+            node.id, node.name, node.operation_id, public_keys, [current, *node.alternates]
+        )
+
+
+def build_node(context: ServiceContext, envelope: Envelope) -> None:
+    plan = _plan(context, envelope.payload["node_id"])
+    if plan is None:
+        LOG.info("node %s: nothing to build (duplicate message?)", envelope.payload["node_id"])
+        return
+    settings = context.config.worker
+    failures: list[str] = []
+    for placement in plan.placements:
+        where = f"{placement['provider']}/{placement['location_id']}/{placement['size_id']}"
+        try:
+            with session_scope(context.sessions) as session:
+                account = session.get(Account, placement["account_id"])
+                if account is None or account.deleted_at is not None:
+                    raise CatalogEntryMissing(f"account {placement['account_id']} is gone")
+                size, image, location = driver_values(
+                    session,
+                    placement["account_id"],
+                    placement["location_id"],
+                    placement["size_id"],
+                    placement["image_id"],
+                )
+            driver = context.drivers.for_account(account)
+            created = call_provider(
+                driver.create_node,
+                plan.name,
+                size,
+                image,
+                location,
+                auth=NodeAuthSSHKey(plan.public_keys),
+                idempotency_token=plan.node_id,
+                retries=settings.provider_retries,
+                backoff=settings.provider_backoff,
+            )
+        except FAILOVER_ERRORS as error:
+            failures.append(f"{where}: {error}")
+            LOG.info(
+                "node %s: %s failed (%s), trying the next placement", plan.node_id, where, error
+            )
+            with session_scope(context.sessions) as session:
+                add_event(
+                    session,
+                    plan.operation_id,
+                    f"placement {where} failed",
+                    error=str(error),
+                    error_class=type(error).__name__,
+                )
+            continue
+        except DriverError as error:
+            _give_up(context, envelope, plan, f"{where}: {error}")
+            return
+        _created(context, envelope, plan, placement, created, where)
+        return
+    _give_up(context, envelope, plan, "every placement failed: " + "; ".join(failures))
+
+
+def _created(
+    context: ServiceContext,
+    envelope: Envelope,
+    plan: BuildPlan,
+    placement: dict[str, Any],
+    created: Any,
+    where: str,
+) -> None:
+    with outbox.transaction(context.sessions, context.publisher) as tx:
+        node = tx.session.get(Node, plan.node_id)
+        if node is None or node.task != Task.BUILDING.value:
+            return
+        for name in (
+            "account_id",
+            "location_id",
+            "size_id",
+            "image_id",
+            "provider",
+            "price_per_hour",
+        ):
+            setattr(node, name, placement[name])
+        node.provider_node_id = created.id
+        set_state(node, State.BUILDING)
+        node.awaiting_provider = True
+        add_event(tx.session, plan.operation_id, f"created at {where}", provider_node_id=created.id)
+        apply_provider_state(
+            tx,
+            node,
+            created,
+            timeout=context.config.worker.build_timeout,
+            request_id=envelope.request_id,
+        )
+    LOG.info("node %s created at %s as %s", plan.node_id, where, created.id)
+
+
+def _give_up(context: ServiceContext, envelope: Envelope, plan: BuildPlan, reason: str) -> None:
+    with outbox.transaction(context.sessions, context.publisher) as tx:
+        node = tx.session.get(Node, plan.node_id)
+        if node is not None and node.task == Task.BUILDING.value:
+            fail(tx, node, reason)
+    LOG.warning("node %s failed: %s", plan.node_id, reason)

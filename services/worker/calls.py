@@ -1,0 +1,40 @@
+"""Calling providers: retry transient errors with backoff, honour Retry-After."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from drivers.errors import DriverError, RateLimited
+
+LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def call_provider(
+    function: Callable[..., T],
+    *args: object,
+    retries: int,
+    backoff: float,
+    max_backoff: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+    **kwargs: object,
+) -> T:
+    """Call ``function``; retry up to ``retries`` times while errors are transient."""
+    for attempt in range(retries + 1):
+        try:
+            return function(*args, **kwargs)
+        except DriverError as error:
+            if not error.transient or attempt == retries:
+                raise
+            if isinstance(error, RateLimited) and error.retry_after is not None:
+                wait = min(error.retry_after, max_backoff)
+            else:
+                wait = random.uniform(0, min(max_backoff, backoff * 2**attempt))
+            LOG.info("transient provider error (%s); retry %d in %.2fs", error, attempt + 1, wait)
+            sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover

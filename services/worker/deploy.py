@@ -1,0 +1,108 @@
+"""``deploy_node``: run the requested deployment on a running node over SSH.
+
+The node's host key is trusted on first use and stored on the node; later
+deployments must see the same key.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from drivers.compute.base import Node as DriverNode
+from drivers.compute.base import NodeState
+from drivers.deployment import (
+    Deployment,
+    FileDeployment,
+    MultiStepDeployment,
+    ScriptDeployment,
+    run_deployment,
+)
+from drivers.errors import DriverError
+from services.common.context import ServiceContext
+from services.common.db.models import Node
+from services.common.db.session import session_scope
+from services.common.messaging import Envelope
+from services.common.states import State, Task, finish_operation, set_state
+
+LOG = logging.getLogger(__name__)
+
+
+class NodeHostKey:
+    """A one-node host key store backed by the node row."""
+
+    def __init__(self, node_id: str, known: str | None) -> None:
+        self.node_id = node_id
+        self.known = known
+
+    def get(self, node_id: str) -> str | None:
+        return self.known if node_id == self.node_id else None
+
+    def record(self, node_id: str, host_key: str) -> None:
+        if node_id == self.node_id and self.known is None:
+            self.known = host_key
+
+
+def build_deployment(spec: dict[str, Any], timeout: float) -> Deployment:
+    steps: list[Deployment] = [
+        FileDeployment(
+            target=item["path"],
+            content=item["content"].encode(),
+            mode=int(item.get("mode", "644"), 8),
+        )
+        for item in spec.get("files", [])
+    ]
+    if spec.get("script"):
+        steps.append(ScriptDeployment(spec["script"], name="script", timeout=timeout))
+    return MultiStepDeployment(tuple(steps))
+
+
+def deploy_node(context: ServiceContext, envelope: Envelope) -> None:
+    node_id = envelope.payload["node_id"]
+    with session_scope(context.sessions) as session:
+        node = session.get(Node, node_id)
+        if node is None or node.task != Task.DEPLOYING.value or node.ssh_private_key is None:
+            return
+        spec = dict(node.spec.get("deploy") or {})
+        target = DriverNode(
+            id=node.id,
+            name=node.name,
+            state=NodeState.RUNNING,
+            provider=node.provider or "",
+            public_ips=tuple(node.public_ips),
+            private_ips=tuple(node.private_ips),
+            ssh_port=node.ssh_port or 22,
+        )
+        private_key = context.cipher.decrypt(node.ssh_private_key)["private_key"]
+        host_keys = NodeHostKey(node.id, node.host_key)
+        operation_id = node.operation_id
+    result: dict[str, Any]
+    try:
+        outcome = run_deployment(
+            target,
+            build_deployment(spec, context.config.worker.deploy_timeout),
+            username=spec.get("ssh_username", "root"),
+            private_key=private_key,
+            host_keys=host_keys,
+        )
+        status, error = "succeeded", None
+        result = {"steps": [step.__dict__ for step in outcome.steps]}
+    except DriverError as failed:
+        status, error = "failed", str(failed)
+        result = {
+            "error": error,
+            "step": getattr(failed, "step", None),
+            "exit_status": getattr(failed, "exit_status", None),
+            "stdout_tail": getattr(failed, "stdout_tail", ""),
+            "stderr_tail": getattr(failed, "stderr_tail", ""),
+        }
+    with session_scope(context.sessions) as session:
+        node = session.get(Node, node_id)
+        if node is None or node.task != Task.DEPLOYING.value:
+            return
+        node.host_key = host_keys.known
+        node.deployment_status = status
+        node.deployment_result = result
+        set_state(node, State.RUNNING, task=None)
+        finish_operation(session, operation_id, status, error)
+    LOG.info("node %s: deployment %s", node_id, status)

@@ -1,0 +1,98 @@
+"""The worker service: consumes node work, polls provider state, syncs catalogs."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from services.common import leases, outbox
+from services.common.config import load_config
+from services.common.consumer import QueueConsumer
+from services.common.context import ServiceContext, build_context
+from services.common.db.models import Account
+from services.common.db.session import session_scope
+from services.common.dead_letters import mark_failed
+from services.common.heartbeat import Heartbeat
+from services.common.messaging import Envelope
+from services.common.runner import Component, Periodic, run_until_signalled, setup_logging
+from services.common.states import age
+from services.worker import catalog, poller
+from services.worker.actions import node_action
+from services.worker.build import build_node
+from services.worker.deploy import deploy_node
+
+LOG = logging.getLogger(__name__)
+
+Handler = Callable[[ServiceContext, Envelope], None]
+
+HANDLERS: dict[str, Handler] = {
+    "build_node": build_node,
+    "reboot_node": functools.partial(node_action, action_name="reboot"),
+    "start_node": functools.partial(node_action, action_name="start"),
+    "stop_node": functools.partial(node_action, action_name="stop"),
+    "destroy_node": functools.partial(node_action, action_name="delete"),
+    "deploy_node": deploy_node,
+    "sync_catalog": lambda context, envelope: catalog.sync_catalog(
+        context, envelope.payload["account_id"]
+    ),
+}
+
+
+def dispatch(context: ServiceContext, envelope: Envelope) -> None:
+    handler = HANDLERS.get(envelope.type)
+    if handler is None:
+        raise ValueError(f"the worker does not handle {envelope.type}")
+    handler(context, envelope)
+
+
+def sync_due_catalogs(context: ServiceContext) -> None:
+    interval = context.config.worker.catalog_sync_interval
+    with session_scope(context.sessions) as session:
+        due = [
+            row
+            for row in session.execute(
+                select(Account.id, Account.catalog_synced_at).where(Account.deleted_at.is_(None))
+            )
+            if row.catalog_synced_at is None or age(row.catalog_synced_at) >= interval
+        ]
+    for row in due:
+        if leases.acquire(context.sessions, f"sync:{row.id}", context.identity, interval):
+            catalog.sync_catalog(context, row.id)
+
+
+def worker_components(context: ServiceContext) -> list[Component]:
+    settings = context.config.worker
+    consumer = QueueConsumer(
+        context.config.messaging,
+        "worker",
+        functools.partial(dispatch, context),
+        publisher=context.publisher,
+        pool_size=settings.pool_size,
+        on_dead=functools.partial(mark_failed, context),
+    )
+    return [
+        Heartbeat(context.sessions, "worker", context.config.service.heartbeat_interval),
+        consumer,
+        Periodic("poller", settings.poll_interval, lambda: poller.poll_due_accounts(context)),
+        Periodic(
+            "catalog-sync",
+            min(60.0, settings.catalog_sync_interval),
+            lambda: sync_due_catalogs(context),
+        ),
+        Periodic("outbox-sweep", 10.0, lambda: outbox.sweep(context.sessions, context.publisher)),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="overcast-worker", description=__doc__)
+    parser.add_argument("--config-file", help="INI file (see etc/overcast/overcast.conf.sample)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config_file)
+    setup_logging(config.service.log_level)
+    context = build_context(config)
+    run_until_signalled(worker_components(context))
+    context.close()

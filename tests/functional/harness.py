@@ -1,0 +1,174 @@
+"""The whole service in one process: SQLite + memory://, API called as WSGI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from webob import Request
+
+from services.api.wsgi import make_app
+from services.common import bootstrap
+from services.common.config import Config
+from services.common.context import ServiceContext, build_context
+from services.common.crypto import generate_key
+from services.common.db import migrate
+from services.common.db.models import Account
+from services.common.db.session import session_scope
+from services.common.messaging import QUEUES, connect
+from services.common.runner import Component
+from services.scheduler.service import scheduler_components
+from services.worker.service import worker_components
+from tests.helpers import wait_for
+
+
+def service_config(
+    tmp_path: Path, database_url: str | None = None, transport_url: str = "memory://"
+) -> Config:
+    return Config().replace(
+        database={"connection": database_url or f"sqlite:///{tmp_path}/overcast.sqlite"},
+        messaging={"transport_url": transport_url, "polling_interval": 0.001, "max_deliveries": 3},
+        worker={
+            "poll_interval": 0.05,
+            "provider_backoff": 0.01,
+            "provider_retries": 3,
+            "catalog_sync_interval": 3600.0,
+            "pool_size": 4,
+        },
+        security={"encryption_key": generate_key()},
+        service={"heartbeat_interval": 0.5, "state_dir": str(tmp_path)},
+        pricing={"cache_file": str(tmp_path / "pricing.json")},
+    )
+
+
+def purge_queues(context: ServiceContext) -> None:
+    with connect(context.config.messaging) as connection:
+        channel = connection.default_channel
+        for queue in QUEUES.values():
+            queue(channel).declare()
+            queue(channel).purge()
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+    @property
+    def error(self) -> dict[str, Any]:
+        return self.body["error"]  # type: ignore[no-any-return]
+
+
+@dataclass
+class Service:
+    context: ServiceContext
+    components: list[Component]
+    keys: dict[str, str] = field(default_factory=dict)
+    projects: dict[str, str] = field(default_factory=dict)
+    accounts: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.app = make_app(self.context)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        key: str | None = "admin",
+        body: Any = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        app: Any = None,
+    ) -> Answer:
+        request = Request.blank(path, method=method)
+        if key is not None:
+            request.headers["Authorization"] = f"Bearer {self.keys.get(key, key)}"
+        if body is not None:
+            raw = json.dumps(body).encode()
+        if raw is not None:
+            request.body = raw
+            request.content_type = "application/json"
+        request.headers.update(headers or {})
+        response = request.get_response(app or self.app)
+        parsed = json.loads(response.body) if response.body else None
+        return Answer(response.status_int, parsed, dict(response.headers))
+
+    def add_account(self, project: str, name: str, provider: str = "dummy", **options: Any) -> str:
+        account_id = bootstrap.ensure_account(
+            self.context, self.projects[project], name, provider, {}, options
+        )
+        self.accounts[name] = account_id
+        wait_for(lambda: self.synced(account_id), timeout=20, what=f"catalog of {name}")
+        return account_id
+
+    def synced(self, account_id: str) -> bool:
+        with session_scope(self.context.sessions) as session:
+            account = session.get(Account, account_id)
+            return account is not None and account.catalog_synced_at is not None
+
+    def node(self, node_id: str, key: str = "admin") -> dict[str, Any]:
+        answer = self.call("GET", f"/v1/nodes/{node_id}", key=key)
+        assert answer.status == 200, answer.body
+        return answer.body["node"]  # type: ignore[no-any-return]
+
+    def operation(self, operation_id: str, key: str = "admin") -> dict[str, Any]:
+        answer = self.call("GET", f"/v1/operations/{operation_id}", key=key)
+        assert answer.status == 200, answer.body
+        return answer.body["operation"]  # type: ignore[no-any-return]
+
+    def wait_operation(
+        self, operation_id: str, key: str = "admin", timeout: float = 30
+    ) -> dict[str, Any]:
+        return wait_for(  # type: ignore[no-any-return]
+            lambda: (
+                (op := self.operation(operation_id, key))["status"] in ("succeeded", "failed")
+                and op
+            ),
+            timeout=timeout,
+            what=f"operation {operation_id}",
+        )
+
+    def create_node(
+        self, name: str, key: str = "admin", wait: bool = True, **spec: Any
+    ) -> dict[str, Any]:
+        answer = self.call(
+            "POST", "/v1/nodes", key=key, body={"name": name, "image": "ubuntu", **spec}
+        )
+        assert answer.status == 202, answer.body
+        if wait:
+            operation = self.wait_operation(answer.body["operation"]["id"], key)
+            assert operation["status"] == "succeeded", operation
+        return self.node(answer.body["node"]["id"], key)
+
+
+def start_service(config: Config, migrate_database: bool = True) -> Service:
+    if migrate_database:
+        migrate.upgrade(config.database.connection)
+    context = build_context(config)
+    purge_queues(context)
+    components = [*scheduler_components(context), *worker_components(context)]
+    for component in components:
+        component.start()
+    service = Service(context, components)
+    for project in ("alpha", "beta"):
+        service.projects[project] = bootstrap.ensure_project(context, project)
+    service.keys["admin"] = bootstrap.create_key(context, service.projects["alpha"], "a", "admin")
+    service.keys["member"] = bootstrap.create_key(context, service.projects["alpha"], "m", "member")
+    service.keys["beta"] = bootstrap.create_key(context, service.projects["beta"], "b", "member")
+    return service
+
+
+def stop_service(service: Service) -> None:
+    for component in reversed(service.components):
+        component.stop()
+    service.context.close()
+
+
+def account_ids(service: Service) -> list[str]:
+    with session_scope(service.context.sessions) as session:
+        return list(session.scalars(select(Account.id)))
