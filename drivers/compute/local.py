@@ -11,6 +11,7 @@ Useful for deploy tests and demos; needs the ``openssh-server`` package.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
 import getpass
@@ -199,16 +200,33 @@ class LocalNodeDriver(NodeDriver):
             return ""
         return f" ({text})" if text else ""
 
+    def _node_processes(self, record: dict[str, Any]) -> list[int]:
+        """Every live process started for the node: the listener and the
+        per-connection children sshd re-executes with the same config."""
+        config = str(self.state_dir / record["id"] / "sshd_config").encode()
+        pids = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if config not in (proc / "cmdline").read_bytes():
+                    continue
+                state = (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+            except OSError:
+                continue
+            if state not in ("Z", "X"):
+                pids.append(int(proc.name))
+        return pids
+
     def _stop_sshd(self, record: dict[str, Any]) -> None:
-        pid = self._pid(record)
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while self._pid(record) is not None:
+        sent = signal.SIGTERM
+        while pids := self._node_processes(record):
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sent)
             if time.monotonic() > deadline:
-                os.kill(pid, signal.SIGKILL)
-                deadline = time.monotonic() + 10
+                sent = signal.SIGKILL
             time.sleep(0.02)
 
     def _free_address(self) -> str:

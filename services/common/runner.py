@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from services.common.context import ServiceContext
 
 LOG = logging.getLogger(__name__)
 
@@ -41,6 +45,28 @@ class Periodic:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+
+def run_service(
+    prog: str,
+    description: str | None,
+    components: Callable[[ServiceContext], list[Component]],
+    argv: list[str] | None = None,
+) -> None:
+    """The ``main`` of a consuming service: config, logging, components, signals."""
+    from services.common.config import load_config
+    from services.common.context import build_context
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--config-file", help="INI file (see etc/overcast/overcast.conf.sample)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config_file)
+    setup_logging(config.service.log_level)
+    context = build_context(config)
+    try:
+        run_until_signalled(components(context))
+    finally:
+        context.close()
 
 
 def setup_logging(level: str) -> None:

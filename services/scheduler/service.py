@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 from services.common import messaging, outbox
-from services.common.config import load_config
 from services.common.consumer import QueueConsumer
-from services.common.context import ServiceContext, build_context
+from services.common.context import ServiceContext
 from services.common.db.models import Node
 from services.common.dead_letters import mark_failed
 from services.common.heartbeat import Heartbeat
 from services.common.messaging import Envelope
-from services.common.runner import Component, Periodic, run_until_signalled, setup_logging
+from services.common.runner import Component, Periodic, run_service
 from services.common.states import State, Task, add_event, finish_operation, set_state
 from services.scheduler.offers import Requirements, describe, place
 
@@ -84,11 +82,4 @@ def scheduler_components(context: ServiceContext) -> list[Component]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="overcast-scheduler", description=__doc__)
-    parser.add_argument("--config-file", help="INI file (see etc/overcast/overcast.conf.sample)")
-    args = parser.parse_args(argv)
-    config = load_config(args.config_file)
-    setup_logging(config.service.log_level)
-    context = build_context(config)
-    run_until_signalled(scheduler_components(context))
-    context.close()
+    run_service("overcast-scheduler", __doc__, scheduler_components, argv)

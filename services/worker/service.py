@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
 from collections.abc import Callable
@@ -10,15 +9,14 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from services.common import leases, outbox
-from services.common.config import load_config
 from services.common.consumer import QueueConsumer
-from services.common.context import ServiceContext, build_context
+from services.common.context import ServiceContext
 from services.common.db.models import Account
 from services.common.db.session import session_scope
 from services.common.dead_letters import mark_failed
 from services.common.heartbeat import Heartbeat
 from services.common.messaging import Envelope
-from services.common.runner import Component, Periodic, run_until_signalled, setup_logging
+from services.common.runner import Component, Periodic, run_service
 from services.common.states import age
 from services.worker import catalog, poller
 from services.worker.actions import node_action
@@ -88,11 +86,4 @@ def worker_components(context: ServiceContext) -> list[Component]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="overcast-worker", description=__doc__)
-    parser.add_argument("--config-file", help="INI file (see etc/overcast/overcast.conf.sample)")
-    args = parser.parse_args(argv)
-    config = load_config(args.config_file)
-    setup_logging(config.service.log_level)
-    context = build_context(config)
-    run_until_signalled(worker_components(context))
-    context.close()
+    run_service("overcast-worker", __doc__, worker_components, argv)
