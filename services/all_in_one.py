@@ -53,7 +53,10 @@ def prepare(config: Config) -> tuple[Config, str, list[Component]]:
         *worker_components(context),
         ApiServer(context, sock),
     ]
-    bootstrap.ensure_account(context, project_id, "dummy", "dummy", {}, {"boot_delay": 1.0})
+    dummy_state = str((state_dir / "dummy-cloud.sqlite").resolve())
+    bootstrap.ensure_account(
+        context, project_id, "dummy", "dummy", {}, {"boot_delay": 1.0, "state_path": dummy_state}
+    )
     bootstrap.ensure_account(
         context,
         project_id,

@@ -20,7 +20,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -89,13 +89,16 @@ class DummyFaults:
     latency: float = 0.0
     reject_auth: bool = False
     seed: int = 0
+    #: Which calls the rates, latency and auth faults hit (empty: every call).
+    operations: frozenset[str] = frozenset()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> DummyFaults:
         """Build from JSON-ish options (lists become frozensets)."""
         values = dict(data)
-        if "capacity_locations" in values:
-            values["capacity_locations"] = frozenset(values["capacity_locations"])
+        for name in ("capacity_locations", "operations"):
+            if name in values:
+                values[name] = frozenset(values[name])
         return cls(**values)
 
 
@@ -106,9 +109,15 @@ class _Catalog:
     images: tuple[tuple[NodeImage, frozenset[str] | None], ...]
 
 
-def _load_catalog() -> _Catalog:
+def _load_catalog(regions: Sequence[str] | None = None) -> _Catalog:
     raw = json.loads((resources.files("drivers") / "data" / "dummy_catalog.json").read_text())
-    locations = tuple(NodeLocation(provider=PROVIDER, **entry) for entry in raw["locations"])
+    locations = tuple(
+        NodeLocation(provider=PROVIDER, **entry)
+        for entry in raw["locations"]
+        if regions is None or entry["region"] in regions
+    )
+    if not locations:
+        raise InvalidRequest(f"no dummy region among {list(regions or [])}", provider=PROVIDER)
     images = tuple(
         (
             NodeImage(id=entry["id"], name=entry["name"], provider=PROVIDER),
@@ -140,8 +149,13 @@ class DummyNodeDriver(NodeDriver):
         faults: DummyFaults | Mapping[str, Any] | None = None,
         pricing_store: pricing.PricingStore | None = None,
         clock: Callable[[], float] = time.time,
+        regions: Sequence[str] | None = None,
+        price_factor: float = 1.0,
     ) -> None:
+        """``regions`` limits the catalog to those regions; ``price_factor``
+        scales every known price (both make accounts differ in tests)."""
         self.boot_delay = boot_delay
+        self.price_factor = price_factor
         self.faults = (
             faults if isinstance(faults, DummyFaults) else DummyFaults.from_mapping(faults or {})
         )
@@ -149,7 +163,7 @@ class DummyNodeDriver(NodeDriver):
         self._clock = clock
         self._random = random.Random(self.faults.seed)
         self._lock = threading.RLock()
-        self._catalog = _load_catalog()
+        self._catalog = _load_catalog(regions)
         self._db = sqlite3.connect(
             state_path or ":memory:", timeout=60, isolation_level=None, check_same_thread=False
         )
@@ -167,6 +181,8 @@ class DummyNodeDriver(NodeDriver):
 
     def _inject_faults(self, operation: str) -> None:
         faults = self.faults
+        if faults.operations and operation not in faults.operations:
+            return
         if faults.latency:
             time.sleep(faults.latency)  # a slow provider is the fault being simulated
         if faults.reject_auth:
@@ -385,14 +401,13 @@ class DummyNodeDriver(NodeDriver):
     def list_sizes(self, location: NodeLocation | None = None) -> list[NodeSize]:
         self._inject_faults("list_sizes")
         region = (location or self._catalog.locations[0]).region
-        return [
-            NodeSize(
-                provider=PROVIDER,
-                price_per_hour=self._pricing.get_price(PROVIDER, entry["id"], region),
-                **entry,
-            )
-            for entry in self._catalog.sizes
-        ]
+        sizes = []
+        for entry in self._catalog.sizes:
+            price = self._pricing.get_price(PROVIDER, entry["id"], region)
+            if price is not None:
+                price = round(price * self.price_factor, 6)
+            sizes.append(NodeSize(provider=PROVIDER, price_per_hour=price, **entry))
+        return sizes
 
     def list_images(self, location: NodeLocation | None = None) -> list[NodeImage]:
         self._inject_faults("list_images")

@@ -7,10 +7,14 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from services.api.app import ApiRequest, Reply
-from services.common.db.models import Account, Image, Location, Offer
+from services.common.db.models import Account, Image, Location, Offer, utcnow
 from services.common.db.session import session_scope
 from services.common.errors import InvalidInput
-from services.scheduler.offers import CHEAPEST_ORDER, Requirements, image_matches, offers_query
+from services.scheduler import filters as scheduler_filters
+from services.scheduler.filters import FilterContext
+from services.scheduler.filters.image import image_matches
+from services.scheduler.offers import CHEAPEST_ORDER, candidates
+from services.scheduler.requirements import Requirements
 
 
 def _scoped(request: ApiRequest, query: Select[Any], model: Any) -> Select[Any]:
@@ -116,21 +120,44 @@ def offer_view(offer: Offer) -> dict[str, Any]:
     }
 
 
+#: Query parameters of /v1/offers: integers, then lists (comma-separated or repeated).
+INTEGER_PARAMETERS = (
+    "min_ram_mb",
+    "max_ram_mb",
+    "min_vcpus",
+    "max_vcpus",
+    "min_disk_gb",
+    "min_gpus",
+    "max_gpus",
+)
+LIST_PARAMETERS = {
+    "country": "countries",
+    "exclude_country": "exclude_countries",
+    "region": "regions",
+    "exclude_region": "exclude_regions",
+    "zone": "zones",
+    "exclude_zone": "exclude_zones",
+    "provider": "providers",
+    "exclude_provider": "exclude_providers",
+    "account": "accounts",
+    "exclude_account": "exclude_accounts",
+}
+OFFER_PARAMETERS = (*INTEGER_PARAMETERS, *LIST_PARAMETERS, "image", "max_price", "sort", "limit")
+
+
 def requirements_from_query(request: ApiRequest) -> Requirements:
-    return Requirements.from_spec(
-        {
-            "min_ram_mb": request.query_int("min_ram_mb", 0),
-            "min_vcpus": request.query_int("min_vcpus", 0),
-            "min_disk_gb": request.query_int("min_disk_gb", 0),
-            "min_gpus": request.query_int("min_gpus", 0),
-            "image": request.raw.GET.get("image") or None,
-            "countries": request.query_list("country"),
-            "exclude_countries": request.query_list("exclude_country"),
-            "providers": request.query_list("provider"),
-            "accounts": request.query_list("account"),
-            "max_price": request.query_float("max_price"),
-        }
-    )
+    spec: dict[str, Any] = {
+        name: request.query_int(name, 0) for name in INTEGER_PARAMETERS if request.raw.GET.get(name)
+    }
+    for parameter, field in LIST_PARAMETERS.items():
+        spec[field] = request.query_list(parameter)
+    spec["image"] = request.raw.GET.get("image") or None
+    spec["max_price"] = request.query_float("max_price")
+    return Requirements.from_spec(spec)
+
+
+#: What an offer listing filters on (health and quota are about placing, not listing).
+OFFER_FILTERS = ("resources", "image", "geography", "providers", "price")
 
 
 def offers(request: ApiRequest) -> Reply:
@@ -138,10 +165,14 @@ def offers(request: ApiRequest) -> Reply:
     sort = request.raw.GET.get("sort", "price")
     if sort not in ("price", "ram", "vcpus"):
         raise InvalidInput("sort: must be one of price, ram, vcpus", field="sort")
-    query = offers_query(request.project_id, requirements_from_query(request))
-    if sort != "price":
+    filters = scheduler_filters.enabled(OFFER_FILTERS)
+    context = FilterContext(project_id=request.project_id, now=utcnow())
+    query = candidates(filters, requirements_from_query(request), context)
+    if sort == "price":
+        query = query.order_by(*CHEAPEST_ORDER)
+    else:
         column = Offer.ram_mb if sort == "ram" else Offer.vcpus
-        query = query.order_by(None).order_by(column.asc(), *CHEAPEST_ORDER)
+        query = query.order_by(column.asc(), *CHEAPEST_ORDER)
     limit = request.query_int("limit", 20, minimum=1, maximum=request.context.config.api.max_limit)
     with session_scope(request.context.sessions) as session:
         rows = session.scalars(query.limit(limit)).all()

@@ -1,11 +1,12 @@
-"""``/v1/nodes``: create (202 + operation), list, show, delete, actions."""
+"""``/v1/nodes``: create (202 + operation; batches; dry runs), list, show, delete, actions."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,42 +17,47 @@ from services.api.views import node_view, operation_view
 from services.common import messaging, outbox
 from services.common.db.models import Node, Operation, new_id, utcnow
 from services.common.db.session import session_scope
-from services.common.errors import BrokerUnavailable, InvalidInput, NotFound
-from services.common.states import ACTIONS, State, Task, begin_action
+from services.common.errors import (
+    BrokerUnavailable,
+    InvalidInput,
+    NotFound,
+    ProjectQuotaExceeded,
+)
+from services.common.states import State, Task, begin_action
+from services.scheduler import filters as scheduler_filters
+from services.scheduler.placement import plan_batch, quota_left, request_from_spec
+from services.scheduler.policies import NoPlacement
 
 LIST_FILTERS = ("state", "provider", "account_id", "location_id", "name")
+
+Prepared = tuple[list[Node], Operation, list[messaging.Envelope]]
 
 
 def _load(session: Session, request: ApiRequest, node_id: str) -> Node:
     node = session.get(Node, node_id)
-    visible = (
-        node is not None
-        and node.deleted_at is None
-        and (node.project_id == request.project_id or request.user.is_admin)
-    )
-    if not visible:
+    if (
+        node is None
+        or node.deleted_at is not None
+        or (node.project_id != request.project_id and not request.user.is_admin)
+    ):
         raise NotFound(f"node {node_id} not found")
-    assert node is not None
     return node
 
 
-def accepted(node: Node, operation: Operation) -> Reply:
+def accepted(nodes: list[Node], operation: Operation) -> Reply:
+    views = [node_view(node) for node in nodes]
     return Reply(
         202,
-        {"node": node_view(node), "operation": operation_view(operation)},
+        {"node": views[0], "nodes": views, "operation": operation_view(operation)},
         {"Location": f"/v1/operations/{operation.id}"},
     )
 
 
-def _submit(
-    request: ApiRequest,
-    body: Any,
-    prepare: Callable[[Any], tuple[Node, Operation, messaging.Envelope]],
-) -> Reply:
-    """Record an accepted request and publish its message after commit.
+def _submit(request: ApiRequest, body: Any, prepare: Callable[[Session], Prepared]) -> Reply:
+    """Record an accepted request and publish its messages after commit.
 
-    ``prepare(session)`` creates or updates the node and operation. If the
-    broker cannot take the message, the change is undone and the client
+    ``prepare(session)`` creates or updates the nodes and the operation. If
+    the broker cannot take the messages, the change is undone and the client
     gets 503, so nothing is left half-accepted.
     """
     context = request.context
@@ -62,14 +68,15 @@ def _submit(
             replayed = idempotency.replay(tx.session, request, key, print_)
             if replayed is not None:
                 return replayed
-            node, operation, envelope = prepare(tx.session)
+            nodes, operation, envelopes = prepare(tx.session)
             operation.idempotency_key = key
             operation.request_fingerprint = print_
             tx.session.flush()
-            reply = accepted(node, operation)
+            reply = accepted(nodes, operation)
             operation.response_status = reply.status
             operation.response_body = reply.body
-            tx.send(envelope)
+            for envelope in envelopes:
+                tx.send(envelope)
     except IntegrityError:
         # The same Idempotency-Key raced us and won: answer as it did.
         with session_scope(context.sessions) as session:
@@ -78,70 +85,118 @@ def _submit(
             raise
         return replayed
     except BrokerUnavailable:
-        _undo(request, tx, node.id, operation.id)
+        _undo(request, tx, [node.id for node in nodes], operation.id)
         raise
     return reply
 
 
-def _undo(request: ApiRequest, tx: outbox.Transaction, node_id: str, operation_id: str) -> None:
+def _undo(
+    request: ApiRequest, tx: outbox.Transaction, node_ids: list[str], operation_id: str
+) -> None:
     outbox.discard(request.context.sessions, tx.staged)
+    reason = "not accepted: the message broker is unavailable"
     with session_scope(request.context.sessions) as session:
         operation = session.get(Operation, operation_id)
-        node = session.get(Node, node_id)
-        if operation is not None:
-            operation.status = "failed"
-            operation.error = "not accepted: the message broker is unavailable"
-            operation.idempotency_key = None
-            operation.response_body = None
-        if node is not None and operation is not None and operation.action == "create":
-            node.state = State.DELETED.value
+        if operation is None:
+            return
+        operation.status = "failed"
+        operation.error = reason
+        operation.idempotency_key = None
+        operation.response_body = None
+        for node_id in node_ids:
+            node = session.get(Node, node_id)
+            if node is None:
+                continue
+            if operation.action == "create":
+                node.state = State.DELETED.value
+                node.deleted_at = utcnow()
+                node.error = reason
             node.task = None
-            node.deleted_at = utcnow()
-            node.error = "not accepted: the message broker is unavailable"
-        elif node is not None:
-            session.execute(
-                update(Node)
-                .where(Node.id == node_id, Node.operation_id == operation_id)
-                .values(task=None)
-            )
 
 
 def create(request: ApiRequest) -> Reply:
     body = schemas.validate("NodeCreate", request.json())
+    if body.get("dry_run"):
+        return dry_run(request, body)
+    count = body.get("count", 1)
+    spec = {name: value for name, value in body.items() if name not in ("count", "dry_run")}
 
-    def prepare(session: Any) -> tuple[Node, Operation, messaging.Envelope]:
-        node_id, operation_id = new_id("node"), new_id("op")
-        node = Node(
-            id=node_id,
-            project_id=request.project_id,
-            name=body["name"],
-            state=State.PENDING.value,
-            task=Task.SCHEDULING.value,
-            spec=body,
-            operation_id=operation_id,
-            task_started_at=utcnow(),
-        )
+    def prepare(session: Session) -> Prepared:
+        left = quota_left(session, request.project_id, adding=count)
+        if left is not None and left < 0:
+            raise ProjectQuotaExceeded(
+                f"creating {count} node(s) would exceed the project's node quota"
+            )
         operation = Operation(
-            id=operation_id,
+            id=new_id("op"),
             project_id=request.project_id,
-            node_id=node_id,
             action="create",
             status="running",
             request_id=request.request_id,
         )
-        session.add_all([node, operation])
-        envelope = messaging.message(
-            "schedule_node", request.request_id, node_id=node_id, operation_id=operation_id
-        )
-        return node, operation, envelope
+        nodes = [
+            Node(
+                id=new_id("node"),
+                project_id=request.project_id,
+                name=body["name"] if count == 1 else f"{body['name']}-{index + 1}",
+                state=State.PENDING.value,
+                task=Task.SCHEDULING.value,
+                spec=spec,
+                group_name=spec.get("group"),
+                operation_id=operation.id,
+                task_started_at=utcnow(),
+            )
+            for index in range(count)
+        ]
+        operation.node_id = nodes[0].id
+        session.add_all([operation, *nodes])
+        envelopes = [
+            messaging.message(
+                "schedule_node", request.request_id, node_id=node.id, operation_id=operation.id
+            )
+            for node in nodes
+        ]
+        return nodes, operation, envelopes
 
     return _submit(request, body, prepare)
+
+
+def dry_run(request: ApiRequest, body: dict[str, Any]) -> Reply:
+    """The placement(s) the request would get, with prices; creates nothing."""
+    config = request.context.config.scheduler
+    policy, placement_request = request_from_spec(config, request.project_id, body)
+    placement_request = replace(placement_request, dry_run=True)  # never advances cursors
+    filters = scheduler_filters.enabled(config.filter_names)
+    with session_scope(request.context.sessions) as session:
+        try:
+            plans = plan_batch(session, filters, policy, placement_request, body.get("count", 1))
+        except NoPlacement as error:
+            return Reply(
+                200, {"dry_run": True, "placeable": False, "policy": policy, "reason": str(error)}
+            )
+    chosen = [plan[0] for plan in plans]
+    prices = [placement.price_per_hour for placement in chosen]
+    return Reply(
+        200,
+        {
+            "dry_run": True,
+            "placeable": True,
+            "policy": policy,
+            "placement": chosen[0].to_dict(),
+            "alternates": [alternate.to_dict() for alternate in plans[0][1:]],
+            "placements": [placement.to_dict() for placement in chosen],
+            "price_per_hour": prices[0],
+            "total_price_per_hour": None
+            if None in prices
+            else round(sum(p or 0 for p in prices), 6),
+        },
+    )
 
 
 def _start_action(request: ApiRequest, action_name: str, body: Any) -> Reply:
     node_id = request.params["node_id"]
 
-    def prepare(session: Any) -> tuple[Node, Operation, messaging.Envelope]:
+    def prepare(session: Session) -> Prepared:
         node = _load(session, request, node_id)
         action = begin_action(session, node, action_name)
         operation = Operation(
@@ -157,7 +212,7 @@ def _start_action(request: ApiRequest, action_name: str, body: Any) -> Reply:
         envelope = messaging.message(
             action.message, request.request_id, node_id=node.id, operation_id=operation.id
         )
-        return node, operation, envelope
+        return [node], operation, [envelope]
 
     return _submit(request, body, prepare)
 
@@ -190,6 +245,3 @@ def index(request: ApiRequest) -> Reply:
             query = query.where(getattr(Node, name) == value)
     with session_scope(request.context.sessions) as session:
         return Reply(200, paginate(request, session, query, Node, node_view, "nodes"))
-
-
-__all__ = ["ACTIONS", "action", "create", "delete", "index", "show"]

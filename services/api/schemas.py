@@ -8,6 +8,12 @@ import jsonschema
 
 from services.common.errors import InvalidInput
 
+STRINGS = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1, "maxLength": 255},
+    "maxItems": 100,
+    "uniqueItems": True,
+}
 COUNTRY = {"type": "string", "pattern": "^[A-Za-z]{2}$", "description": "ISO 3166-1 alpha-2"}
 NAME = {
     "type": "string",
@@ -49,7 +55,28 @@ NODE_CREATE: dict[str, Any] = {
             "items": {"type": "string", "maxLength": 255},
             "maxItems": 100,
         },
+        "max_ram_mb": {"type": "integer", "minimum": 0, "maximum": 16777216},
+        "max_vcpus": {"type": "integer", "minimum": 0, "maximum": 4096},
+        "max_gpus": {"type": "integer", "minimum": 0, "maximum": 64},
+        "regions": STRINGS,
+        "exclude_regions": STRINGS,
+        "zones": STRINGS,
+        "exclude_zones": STRINGS,
+        "exclude_providers": STRINGS,
+        "exclude_accounts": STRINGS,
         "max_price": {"type": "number", "exclusiveMinimum": 0, "maximum": 100000},
+        "policy": {"type": "string", "enum": ["cheapest", "round_robin", "zone_aware"]},
+        "group": NAME,
+        "anti_affinity": {
+            "type": "string",
+            "enum": ["soft", "strict"],
+            "description": "With zone_aware and a group: strict = one per zone",
+        },
+        "count": {"type": "integer", "minimum": 1, "maximum": 100},
+        "dry_run": {
+            "type": "boolean",
+            "description": "Return the placement(s) and price; create nothing",
+        },
         "ssh_public_key": {
             "type": "string",
             "maxLength": 16384,

@@ -9,20 +9,6 @@ from services.api.app import ApiRequest, Application, Reply, Route
 from services.common.context import ServiceContext
 
 PAGE = ("limit", "marker")
-OFFER_QUERY = (
-    "min_ram_mb",
-    "min_vcpus",
-    "min_disk_gb",
-    "min_gpus",
-    "image",
-    "country",
-    "exclude_country",
-    "provider",
-    "account",
-    "max_price",
-    "sort",
-    "limit",
-)
 
 
 def openapi(request: ApiRequest) -> Reply:
@@ -128,7 +114,7 @@ ROUTES: list[Route] = [
         "GET",
         catalog.offers,
         "Offers matching requirements",
-        query=OFFER_QUERY,
+        query=catalog.OFFER_PARAMETERS,
     ),
     Route("services", "/v1/services", "GET", admin.services, "Services and heartbeats (admin)"),
 ]

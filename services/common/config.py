@@ -68,8 +68,22 @@ class ApiSection:
 class SchedulerSection:
     alternates: int = option(3, "Ranked alternate placements kept for failover.")
     default_policy: str = option(
-        "cheapest", "Placement policy when a request names none.", ("cheapest",)
+        "cheapest",
+        "Placement policy when a request names none.",
+        ("cheapest", "round_robin", "zone_aware"),
     )
+    filters: str = option(
+        "resources,image,geography,providers,price,health,quota",
+        "Comma-separated scheduler filters, applied in this order.",
+    )
+    health_failures: int = option(
+        3, "Failed provider calls in a row after which an account cools down."
+    )
+    health_cooldown: float = option(60.0, "Seconds an unhealthy account is skipped.")
+
+    @property
+    def filter_names(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.filters.split(",") if name.strip())
 
 
 @dataclass(frozen=True)

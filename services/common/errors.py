@@ -39,6 +39,12 @@ class Forbidden(ServiceError):
     default_message = "this key's role may not do that"
 
 
+class ProjectQuotaExceeded(ServiceError):
+    status = 403
+    code = "quota_exceeded"
+    default_message = "the project's node quota would be exceeded"
+
+
 class NotFound(ServiceError):
     status = 404
     code = "not_found"

@@ -14,7 +14,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from services.common.db.models import Node, Operation, OperationEvent, utcnow
@@ -149,12 +149,26 @@ def add_event(session: Session, operation_id: str | None, message: str, **data: 
 def finish_operation(
     session: Session, operation_id: str | None, status: str, error: str | None = None
 ) -> None:
-    """Mark the operation succeeded or failed, once."""
+    """Mark the operation succeeded or failed, once.
+
+    A create operation may cover several nodes (``count``): it finishes when
+    the last of them does, failed if any failed, listing why.
+    """
     if not operation_id:
         return
     operation = session.get(Operation, operation_id)
     if operation is None or operation.status in ("succeeded", "failed"):
         return
+    if operation.action == "create":
+        nodes = session.scalars(select(Node).where(Node.operation_id == operation_id)).all()
+        if len(nodes) > 1:
+            if any(node.task is not None for node in nodes):
+                return
+            errors = [
+                f"{node.name}: {node.error}" for node in nodes if node.state == State.ERROR.value
+            ]
+            status = "failed" if errors else "succeeded"
+            error = "; ".join(errors) if errors else None
     operation.status = status
     operation.error = error
     operation.updated_at = utcnow()

@@ -8,12 +8,15 @@ from services.common import messaging, outbox
 from services.common.consumer import QueueConsumer
 from services.common.context import ServiceContext
 from services.common.db.models import Node
+from services.common.db.session import session_scope
 from services.common.dead_letters import mark_failed
 from services.common.heartbeat import Heartbeat
 from services.common.messaging import Envelope
 from services.common.runner import Component, Periodic, run_service
 from services.common.states import State, Task, add_event, finish_operation, set_state
-from services.scheduler.offers import Requirements, describe, place
+from services.scheduler import filters as scheduler_filters
+from services.scheduler.placement import decide, prepare_cursors, request_from_spec
+from services.scheduler.policies import NoPlacement
 
 LOG = logging.getLogger(__name__)
 
@@ -24,25 +27,30 @@ def schedule_node(context: ServiceContext, envelope: Envelope) -> None:
     Idempotent: a node no longer waiting for scheduling is left alone.
     """
     node_id = envelope.payload["node_id"]
-    with outbox.transaction(context.sessions, context.publisher) as tx:
-        node = tx.session.get(Node, node_id)
+    with session_scope(context.sessions) as session:
+        node = session.get(Node, node_id)
         if node is None or node.task != Task.SCHEDULING.value:
             LOG.info("node %s: nothing to schedule (duplicate message?)", node_id)
             return
-        requirements = Requirements.from_spec(node.spec)
-        placements = place(
-            tx.session, node.project_id, requirements, 1 + context.config.scheduler.alternates
-        )
-        if not placements:
-            reason = f"no offer matches the request ({describe(requirements)})"
+        policy, request = request_from_spec(context.config.scheduler, node.project_id, node.spec)
+    prepare_cursors(context.sessions, policy, request.project_id, request.group)
+    filters = scheduler_filters.enabled(context.config.scheduler.filter_names)
+    with outbox.transaction(context.sessions, context.publisher) as tx:
+        node = tx.session.get(Node, node_id)
+        if node is None or node.task != Task.SCHEDULING.value:
+            return
+        try:
+            chosen, *alternates = decide(tx.session, filters, policy, request)
+        except NoPlacement as error:
+            reason = str(error)
             set_state(node, State.ERROR, task=None, error=reason)
-            finish_operation(tx.session, node.operation_id, "failed", reason)
+            finish_operation(tx.session, node.operation_id, "failed", f"{node.name}: {reason}")
             LOG.info("node %s: %s", node_id, reason)
             return
-        chosen, *alternates = placements
         node.account_id = chosen.account_id
         node.provider = chosen.provider
         node.location_id = chosen.location_id
+        node.zone = chosen.zone
         node.size_id = chosen.size_id
         node.image_id = chosen.image_id
         node.price_per_hour = chosen.price_per_hour
@@ -51,7 +59,7 @@ def schedule_node(context: ServiceContext, envelope: Envelope) -> None:
         add_event(
             tx.session,
             node.operation_id,
-            "placed",
+            f"{node.name}: placed by {policy}",
             placement=chosen.to_dict(),
             alternates=len(alternates),
         )
@@ -66,6 +74,7 @@ def schedule_node(context: ServiceContext, envelope: Envelope) -> None:
 
 
 def scheduler_components(context: ServiceContext) -> list[Component]:
+    scheduler_filters.enabled(context.config.scheduler.filter_names)  # fail fast on typos
     consumer = QueueConsumer(
         context.config.messaging,
         "scheduler",

@@ -21,11 +21,23 @@ from services.common.db.session import session_scope
 from services.common.errors import NotFound as CatalogEntryMissing
 from services.common.messaging import Envelope
 from services.common.states import State, Task, add_event, set_state
+from services.worker import health
 from services.worker.calls import call_provider
 from services.worker.catalog import driver_values
 from services.worker.progress import apply_provider_state, fail
 
 LOG = logging.getLogger(__name__)
+
+#: Node columns a placement sets (the keys of Placement.to_dict()).
+PLACEMENT_FIELDS = (
+    "account_id",
+    "provider",
+    "location_id",
+    "zone",
+    "size_id",
+    "image_id",
+    "price_per_hour",
+)
 
 #: Errors that say "not here": try the next alternate placement.
 FAILOVER_ERRORS = (CapacityError, QuotaExceeded, NotFound, CatalogEntryMissing)
@@ -54,14 +66,7 @@ def _plan(context: ServiceContext, node_id: str) -> BuildPlan | None:
         public_keys = "\n".join(
             key for key in (keys["public_key"], node.spec.get("ssh_public_key")) if key
         )
-        current = {
-            "account_id": node.account_id,
-            "location_id": node.location_id,
-            "size_id": node.size_id,
-            "image_id": node.image_id,
-            "provider": node.provider,
-            "price_per_hour": node.price_per_hour,
-        }
+        current = {name: getattr(node, name) for name in PLACEMENT_FIELDS}
         return BuildPlan(
             node.id, node.name, node.operation_id, public_keys, [current, *node.alternates]
         )
@@ -109,14 +114,16 @@ def build_node(context: ServiceContext, envelope: Envelope) -> None:
                 add_event(
                     session,
                     plan.operation_id,
-                    f"placement {where} failed",
+                    f"{plan.name}: placement {where} failed",
                     error=str(error),
                     error_class=type(error).__name__,
                 )
             continue
         except DriverError as error:
+            health.record_failure(context, placement["account_id"])
             _give_up(context, envelope, plan, f"{where}: {error}")
             return
+        health.record_success(context, placement["account_id"])
         _created(context, envelope, plan, placement, created, where)
         return
     _give_up(context, envelope, plan, "every placement failed: " + "; ".join(failures))
@@ -134,19 +141,17 @@ def _created(
         node = tx.session.get(Node, plan.node_id)
         if node is None or node.task != Task.BUILDING.value:
             return
-        for name in (
-            "account_id",
-            "location_id",
-            "size_id",
-            "image_id",
-            "provider",
-            "price_per_hour",
-        ):
-            setattr(node, name, placement[name])
+        for name in PLACEMENT_FIELDS:
+            setattr(node, name, placement.get(name))
         node.provider_node_id = created.id
         set_state(node, State.BUILDING)
         node.awaiting_provider = True
-        add_event(tx.session, plan.operation_id, f"created at {where}", provider_node_id=created.id)
+        add_event(
+            tx.session,
+            plan.operation_id,
+            f"{plan.name}: created at {where}",
+            provider_node_id=created.id,
+        )
         apply_provider_state(
             tx,
             node,

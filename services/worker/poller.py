@@ -16,6 +16,7 @@ from services.common import leases, outbox
 from services.common.context import ServiceContext
 from services.common.db.models import Account, Node
 from services.common.db.session import session_scope
+from services.worker import health
 from services.worker.calls import call_provider
 from services.worker.progress import apply_provider_state
 
@@ -65,7 +66,9 @@ def poll_account(context: ServiceContext, account_id: str) -> None:
         )
     except DriverError as error:
         LOG.warning("polling account %s failed: %s", account_id, error)
+        health.record_failure(context, account_id)
         return
+    health.record_success(context, account_id)
     by_id = {node.id: node for node in provider_nodes}
     with outbox.transaction(context.sessions, context.publisher) as tx:
         nodes = tx.session.scalars(select(Node).where(Node.id.in_(waiting))).all()

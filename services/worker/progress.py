@@ -48,7 +48,7 @@ def apply_provider_state(
         if task is Task.BUILDING and node.spec.get("deploy"):
             set_state(node, State.RUNNING, task=Task.DEPLOYING)
             node.deployment_status = "pending"
-            add_event(tx.session, node.operation_id, "running; deployment queued")
+            add_event(tx.session, node.operation_id, f"{node.name}: running; deployment queued")
             tx.send(
                 messaging.message(
                     "deploy_node", request_id, node_id=node.id, operation_id=node.operation_id

@@ -18,8 +18,8 @@ def test_create_list_reboot_stop_start_delete(service):
     operation = service.wait_operation(answer.body["operation"]["id"])
     assert operation["status"] == "succeeded"
     assert [e["message"] for e in operation["events"]][:2] == [
-        "placed",
-        "created at dummy/eu-west-3a/large",
+        "web-1: placed by cheapest",
+        "web-1: created at dummy/eu-west-3a/large",
     ]
 
     node = service.node(node["id"])

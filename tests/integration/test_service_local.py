@@ -45,7 +45,7 @@ def test_local_node_is_deployed_and_reachable_over_ssh(service, local_state_dir,
     assert answer.status == 202, answer.body
     operation = service.wait_operation(answer.body["operation"]["id"], timeout=60)
     assert operation["status"] == "succeeded", operation
-    assert "running; deployment queued" in [e["message"] for e in operation["events"]]
+    assert "box: running; deployment queued" in [e["message"] for e in operation["events"]]
 
     node = service.node(answer.body["node"]["id"])
     assert node["deployment"]["status"] == "succeeded"

@@ -78,6 +78,8 @@ class Project(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
+    #: Most nodes the project may have at once (None: no limit).
+    max_nodes: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
 
 
@@ -112,6 +114,9 @@ class Account(Base):
     catalog_synced_at: Mapped[datetime.datetime | None]
     catalog_error: Mapped[str | None] = mapped_column(Text)
     price_date: Mapped[datetime.date | None] = mapped_column(Date)
+    #: Circuit breaker: failed provider calls in a row, and when placement may try again.
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cooldown_until: Mapped[datetime.datetime | None]
 
 
 class Location(Base):
@@ -179,6 +184,7 @@ class Node(Base):
     __table_args__ = (
         Index("ix_nodes_project_created", "project_id", "created_at", "id"),
         Index("ix_nodes_account_awaiting", "account_id", "awaiting_provider"),
+        Index("ix_nodes_project_group", "project_id", "group_name"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -194,6 +200,8 @@ class Node(Base):
     account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     provider: Mapped[str | None] = mapped_column(String(64))
     location_id: Mapped[str | None] = mapped_column(String(128))
+    zone: Mapped[str | None] = mapped_column(String(128))
+    group_name: Mapped[str | None] = mapped_column(String(255))
     size_id: Mapped[str | None] = mapped_column(String(128))
     image_id: Mapped[str | None] = mapped_column(String(255))
     price_per_hour: Mapped[float | None] = mapped_column(Float)
@@ -282,6 +290,16 @@ class Service(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+
+class SchedulerCursor(Base):
+    """A counter shared by all scheduler processes (round-robin position,
+    and the row locked to serialize placements of one zone-aware group)."""
+
+    __tablename__ = "scheduler_cursors"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Lease(Base):

@@ -245,3 +245,22 @@ def test_concurrent_creates_get_distinct_nodes(driver):
         )
     assert len({node.id for node in nodes}) == 40
     assert len(driver.list_nodes()) == 40
+
+
+def test_regions_and_price_factor_make_accounts_differ():
+    driver = DummyNodeDriver(regions=["eu-central-1"], price_factor=2.0)
+    assert [loc.id for loc in driver.list_locations()] == ["eu-central-1a", "eu-central-1b"]
+    large = next(s for s in driver.list_sizes(driver.list_locations()[0]) if s.id == "large")
+    assert large.price_per_hour == pytest.approx(0.1104)
+    tokyo = DummyNodeDriver().list_locations()[-3]
+    with pytest.raises(InvalidRequest, match="unknown location"):
+        driver.create_node("a", large, driver.list_images()[0], tokyo)
+    with pytest.raises(InvalidRequest, match="no dummy region"):
+        DummyNodeDriver(regions=["mars-1"])
+
+
+def test_faults_can_target_chosen_operations():
+    driver = DummyNodeDriver(faults={"transient_error_rate": 1.0, "operations": ["create_node"]})
+    assert driver.list_locations()
+    with pytest.raises(ProviderError, match="create_node"):
+        driver.create_node("a", *catalog(driver))
