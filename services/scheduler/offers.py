@@ -20,7 +20,7 @@ from services.scheduler.filters.image import image_matches
 from services.scheduler.requirements import Requirements
 
 CHEAPEST_ORDER = (
-    Offer.price_per_hour.asc().nulls_last(),
+    Offer.price_rank.asc(),
     Offer.ram_mb.asc(),
     Offer.vcpus.asc(),
     Offer.account_id.asc(),
@@ -32,19 +32,23 @@ CHEAPEST_ORDER = (
 def candidates(
     filters: list[Filter], requirements: Requirements, context: FilterContext
 ) -> Select[Any]:
-    """Offers of the project's live accounts that pass every filter (unordered)."""
-    query = (
-        select(Offer)
-        .join(Account, Account.id == Offer.account_id)
-        .where(Account.deleted_at.is_(None))
-    )
+    """Offers of the project's live accounts that pass every filter (unordered).
+
+    Account conditions go in a subquery rather than a join, so that ordered
+    queries walk ``ix_offers_rank`` and stop early instead of sorting.
+    """
+    accounts = select(Account.id).where(Account.deleted_at.is_(None))
     if context.project_id is not None:
-        query = query.where(Account.project_id == context.project_id)
+        accounts = accounts.where(Account.project_id == context.project_id)
+    query = select(Offer)
     for active in filters:
+        account_clauses = active.account_clauses(requirements, context)
+        if account_clauses:
+            accounts = accounts.where(*account_clauses)
         clauses = active.clauses(requirements, context)
         if clauses:
             query = query.where(*clauses)
-    return query
+    return query.where(Offer.account_id.in_(accounts))
 
 
 def resolve_image(session: Session, offer: Offer, image: str | None) -> str | None:

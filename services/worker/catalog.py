@@ -18,12 +18,16 @@ from drivers import pricing
 from drivers.compute.base import NodeImage, NodeLocation, NodeSize
 from drivers.errors import DriverError
 from services.common.context import ServiceContext
-from services.common.db.models import Account, Image, Location, Offer, utcnow
-from services.common.db.session import session_scope
+from services.common.db.models import Account, Image, Location, Offer, price_rank, utcnow
+from services.common.db.session import refresh_statistics, session_scope
 from services.common.errors import NotFound
 from services.worker.calls import call_provider
 
 LOG = logging.getLogger(__name__)
+
+
+#: Tables a sync rewrites, whose planner statistics it refreshes afterwards.
+CATALOG_TABLES = ("accounts", "locations", "images", "offers")
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ def fetch_catalog(context: ServiceContext, account: Account) -> Catalog:
                     "disk_gb": size.disk_gb,
                     "gpus": size.gpus,
                     "price_per_hour": size.price_per_hour,
+                    "price_rank": price_rank(size.price_per_hour),
                     "data": {},
                 }
             )
@@ -122,6 +127,8 @@ def sync_catalog(context: ServiceContext, account_id: str) -> None:
         stored = session.get(Account, account_id)
         if stored is not None and stored.deleted_at is None:
             store_catalog(session, stored, catalog)
+    with session_scope(context.sessions) as session:
+        refresh_statistics(session, *CATALOG_TABLES)
     LOG.info(
         "catalog of account %s synced: %d locations, %d offers, %d images",
         account_id,

@@ -174,3 +174,36 @@ def test_killing_a_worker_that_holds_build_messages_loses_and_duplicates_nothing
     assert len({n["id"] for n in nodes}) == 20
     operations = deployment.call("GET", "/v1/operations", params={"limit": 1000}).json()
     assert {op["status"] for op in operations["operations"]} == {"succeeded"}
+
+
+def test_round_robin_stays_fair_with_two_scheduler_processes(deployment, tmp_path):
+    cluster = deployment.cluster
+    for name in ("second", "third"):
+        options = {"state_path": str(tmp_path / f"{name}.sqlite"), "boot_delay": 0.2}
+        cluster.manage("account", "add", "ci", name, "dummy", "--options", json.dumps(options))
+    cluster.start("api")
+    schedulers = [cluster.start("scheduler", f"scheduler-{i}") for i in (1, 2)]
+    cluster.start("worker", "worker-1")
+    cluster.start("worker", "worker-2")
+    cluster.wait_api()
+    wait_catalog(deployment)
+
+    def create(index: int) -> str:
+        answer = deployment.call(
+            "POST",
+            "/v1/nodes",
+            json={"name": f"rr{index}", "image": "ubuntu", "policy": "round_robin"},
+        )
+        assert answer.status_code == 202, answer.text
+        return str(answer.json()["node"]["id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        node_ids = list(pool.map(create, range(30)))
+    deployment.wait_all(node_ids, "running")
+
+    per_account: dict[str, int] = {}
+    for node in deployment.nodes():
+        per_account[node["account_id"]] = per_account.get(node["account_id"], 0) + 1
+    assert sorted(per_account.values()) == [10, 10, 10]
+    for scheduler in schedulers:
+        assert "placed on dummy" in scheduler.output(), f"{scheduler.name} placed nothing"

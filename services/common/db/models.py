@@ -37,6 +37,14 @@ NAMING = {
 }
 
 
+#: The ``offers.price_rank`` of an offer whose price is unknown: after every real price.
+UNKNOWN_PRICE_RANK = 1e12
+
+
+def price_rank(price: float | None) -> float:
+    return UNKNOWN_PRICE_RANK if price is None else price
+
+
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -150,14 +158,25 @@ class Image(Base):
 class Offer(Base):
     """One (account, location, size) with its price: what the scheduler ranks.
 
-    Denormalized on purpose: a placement decision is one indexed query.
+    Denormalized on purpose: a placement decision is one walk of
+    ``ix_offers_rank`` in ranking order that stops as soon as enough offers
+    passed the filters. ``price_rank`` is the price, or
+    :data:`UNKNOWN_PRICE_RANK` when unknown, so unknown prices rank last on
+    every backend without a NULLS LAST sort.
     """
 
     __tablename__ = "offers"
     __table_args__ = (
         UniqueConstraint("account_id", "location_id", "size_id"),
-        Index("ix_offers_ram_price", "ram_mb", "price_per_hour"),
-        Index("ix_offers_price", "price_per_hour"),
+        Index(
+            "ix_offers_rank",
+            "price_rank",
+            "ram_mb",
+            "vcpus",
+            "account_id",
+            "location_id",
+            "size_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -174,6 +193,7 @@ class Offer(Base):
     disk_gb: Mapped[int] = mapped_column(Integer)
     gpus: Mapped[int] = mapped_column(Integer, default=0)
     price_per_hour: Mapped[float | None] = mapped_column(Float)
+    price_rank: Mapped[float] = mapped_column(Float, server_default="1e12")
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 

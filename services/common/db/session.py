@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -56,6 +56,20 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def refresh_statistics(session: Session, *tables: str) -> None:
+    """Let the query planner see tables' new contents (after bulk changes).
+
+    Without fresh statistics planners may sort a whole table where an index
+    walk would stop after a few rows (see ``offers.price_rank``).
+    """
+    dialect = session.get_bind().dialect.name
+    for table in tables:
+        if dialect in ("mysql", "mariadb"):
+            session.execute(text(f"ANALYZE TABLE {table}"))
+        else:
+            session.execute(text(f"ANALYZE {table}"))
 
 
 def make_session_factory(engine: Engine) -> SessionFactory:

@@ -30,7 +30,11 @@ class Filter(abc.ABC):
 
     @abc.abstractmethod
     def clauses(self, requirements: Requirements, context: FilterContext) -> list[Any]:
-        """SQL conditions on ``Offer``/``Account`` rows (joined) that pass."""
+        """SQL conditions on ``Offer`` rows that pass."""
+
+    def account_clauses(self, requirements: Requirements, context: FilterContext) -> list[Any]:
+        """SQL conditions on ``Account`` rows whose offers may pass."""
+        return []
 
     @abc.abstractmethod
     def passes(self, offer: OfferData, requirements: Requirements, context: FilterContext) -> bool:

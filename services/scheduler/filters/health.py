@@ -14,6 +14,9 @@ class AccountHealthFilter(Filter):
     name = "health"
 
     def clauses(self, requirements: Requirements, context: FilterContext) -> list[Any]:
+        return []
+
+    def account_clauses(self, requirements: Requirements, context: FilterContext) -> list[Any]:
         return [Account.cooldown_until.is_(None) | (Account.cooldown_until <= context.now)]
 
     def passes(self, offer: OfferData, requirements: Requirements, context: FilterContext) -> bool:

@@ -15,21 +15,21 @@ class ProvidersFilter(Filter):
     name = "providers"
 
     def clauses(self, requirements: Requirements, context: FilterContext) -> list[Any]:
-        r = requirements
         clauses: list[Any] = []
-        if r.providers:
-            clauses.append(Offer.provider.in_(r.providers))
-        if r.exclude_providers:
-            clauses.append(Offer.provider.not_in(r.exclude_providers))
-        if r.accounts:
-            clauses.append(or_(Offer.account_id.in_(r.accounts), Account.name.in_(r.accounts)))
-        if r.exclude_accounts:
-            clauses.append(
-                and_(
-                    Offer.account_id.not_in(r.exclude_accounts),
-                    Account.name.not_in(r.exclude_accounts),
-                )
-            )
+        if requirements.providers:
+            clauses.append(Offer.provider.in_(requirements.providers))
+        if requirements.exclude_providers:
+            clauses.append(Offer.provider.not_in(requirements.exclude_providers))
+        return clauses
+
+    def account_clauses(self, requirements: Requirements, context: FilterContext) -> list[Any]:
+        clauses: list[Any] = []
+        if requirements.accounts:
+            allowed = requirements.accounts
+            clauses.append(or_(Account.id.in_(allowed), Account.name.in_(allowed)))
+        if requirements.exclude_accounts:
+            excluded = requirements.exclude_accounts
+            clauses.append(and_(Account.id.not_in(excluded), Account.name.not_in(excluded)))
         return clauses
 
     def passes(self, offer: OfferData, requirements: Requirements, context: FilterContext) -> bool:

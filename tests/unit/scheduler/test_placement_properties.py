@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from services.common.config import DatabaseSection
-from services.common.db.models import Account, Base, Image, Offer, Project
+from services.common.db.models import Account, Base, Image, Offer, Project, price_rank
 from services.common.db.session import make_engine, make_session_factory, session_scope
 from services.scheduler import filters as scheduler_filters
 from services.scheduler.filters import FilterContext
@@ -149,6 +149,7 @@ def load(sessions, catalog) -> list[OfferData]:
                     disk_gb=disk,
                     gpus=gpus,
                     price_per_hour=price,
+                    price_rank=price_rank(price),
                 )
                 session.add(offer)
                 images = spec["images"].get(location_index, frozenset())
