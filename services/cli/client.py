@@ -128,6 +128,25 @@ def node() -> None:
     """Nodes."""
 
 
+#: ``node create`` options that map straight onto request fields.
+SCALAR_FIELDS = {
+    "min_ram": "min_ram_mb",
+    "min_vcpus": "min_vcpus",
+    "min_disk": "min_disk_gb",
+    "max_price": "max_price",
+    "policy": "policy",
+    "group": "group",
+    "anti_affinity": "anti_affinity",
+    "count": "count",
+}
+LIST_FIELDS = {
+    "countries": "countries",
+    "excluded": "exclude_countries",
+    "providers": "providers",
+    "accounts": "accounts",
+}
+
+
 @node.command("create")
 @click.argument("name")
 @click.option("--image", required=True, help="Image id or name prefix, e.g. ubuntu.")
@@ -139,56 +158,75 @@ def node() -> None:
 @click.option("--provider", "providers", multiple=True)
 @click.option("--account", "accounts", multiple=True)
 @click.option("--max-price", type=float, help="USD per hour.")
+@click.option("--policy", type=click.Choice(["cheapest", "round_robin", "zone_aware"]))
+@click.option("--group", help="Group name (zone_aware spreads a group across zones).")
+@click.option("--anti-affinity", type=click.Choice(["soft", "strict"]))
+@click.option("--count", type=click.IntRange(1, 100), help="Create this many nodes.")
 @click.option("--ssh-key", type=click.File("r"), help="Public key file to install.")
 @click.option("--script", type=click.File("r"), help="Script to run on the node once up.")
+@click.option("--dry-run", is_flag=True, help="Show the placement and price; create nothing.")
 @click.option("--wait", is_flag=True, help="Wait until the node runs (or fails).")
 @click.option("--timeout", type=float, default=900, show_default=True)
 @click.pass_context
-def node_create(
-    ctx: click.Context,
-    name: str,
-    image: str,
-    min_ram: int | None,
-    min_vcpus: int | None,
-    min_disk: int | None,
-    countries: tuple[str, ...],
-    excluded: tuple[str, ...],
-    providers: tuple[str, ...],
-    accounts: tuple[str, ...],
-    max_price: float | None,
-    ssh_key: Any,
-    script: Any,
-    wait: bool,
-    timeout: float,
-) -> None:
-    """Create a node by what it needs."""
+def node_create(ctx: click.Context, /, name: str, image: str, **options: Any) -> None:
+    """Create a node (or --count nodes) by what it needs."""
     body: dict[str, Any] = {"name": name, "image": image}
-    optional = {
-        "min_ram_mb": min_ram,
-        "min_vcpus": min_vcpus,
-        "min_disk_gb": min_disk,
-        "countries": list(countries),
-        "exclude_countries": list(excluded),
-        "providers": list(providers),
-        "accounts": list(accounts),
-        "max_price": max_price,
-    }
-    body.update({k: v for k, v in optional.items() if v not in (None, [])})
-    if ssh_key is not None:
-        body["ssh_public_key"] = ssh_key.read().strip()
-    if script is not None:
-        body["deploy"] = {"script": script.read()}
+    body.update(
+        {
+            field: options[option]
+            for option, field in SCALAR_FIELDS.items()
+            if options[option] is not None
+        }
+    )
+    body.update(
+        {field: list(options[option]) for option, field in LIST_FIELDS.items() if options[option]}
+    )
+    if options["ssh_key"] is not None:
+        body["ssh_public_key"] = options["ssh_key"].read().strip()
+    if options["script"] is not None:
+        body["deploy"] = {"script": options["script"].read()}
     api = client(ctx)
+    if options["dry_run"]:
+        plan = api.call("POST", "/v1/nodes", json={**body, "dry_run": True})
+        if ctx.obj["json"] or not plan["placeable"]:
+            click.echo(json.dumps(plan, indent=2) if ctx.obj["json"] else plan["reason"])
+            if not plan["placeable"]:
+                sys.exit(1)
+            return
+        rows = [
+            {"role": "placement" if i == 0 else "node", **p}
+            for i, p in enumerate(plan["placements"])
+        ]
+        rows += [{"role": "alternate", **p} for p in plan["alternates"]]
+        click.echo(
+            table(
+                rows,
+                [
+                    "role",
+                    "provider",
+                    "account_id",
+                    "location_id",
+                    "zone",
+                    "size_id",
+                    "image_id",
+                    "price_per_hour",
+                ],
+            )
+        )
+        click.echo(f"total per hour: {_cell(plan['total_price_per_hour'])} USD")
+        return
     created = api.call(
         "POST", "/v1/nodes", json=body, headers={"Idempotency-Key": f"cli-{uuid.uuid4().hex}"}
     )
-    node_id, operation = created["node"]["id"], created["operation"]
-    if wait:
-        operation = wait_for_operation(api, operation["id"], timeout, quiet=ctx.obj["json"])
-    node_data = api.call("GET", f"/v1/nodes/{node_id}")["node"]
-    output(ctx, node_data, [node_data], NODE_COLUMNS)
+    operation = created["operation"]
+    if options["wait"]:
+        operation = wait_for_operation(
+            api, operation["id"], options["timeout"], quiet=ctx.obj["json"]
+        )
+    nodes = [api.call("GET", f"/v1/nodes/{node['id']}")["node"] for node in created["nodes"]]
+    output(ctx, nodes[0] if len(nodes) == 1 else {"nodes": nodes}, nodes, NODE_COLUMNS)
     if operation["status"] == "failed":
-        raise ApiError(f"node {node_id} failed: {operation['error']}")
+        raise ApiError(f"creating {name} failed: {operation['error']}")
 
 
 def wait_for_operation(

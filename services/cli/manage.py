@@ -83,6 +83,26 @@ def project_create(ctx: click.Context, name: str) -> None:
     click.echo(bootstrap.ensure_project(_context(ctx), name))
 
 
+@project.command("set-quota")
+@click.argument("name")
+@click.option(
+    "--max-nodes",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Most live nodes (omit for no limit).",
+)
+@click.pass_context
+def project_set_quota(ctx: click.Context, name: str, max_nodes: int | None) -> None:
+    """Set (or clear) a project's node quota."""
+    context = _context(ctx)
+    with session_scope(context.sessions) as session:
+        found = session.scalars(select(Project).where(Project.name == name)).first()
+        if found is None:
+            raise click.ClickException(f"no project named {name}")
+        found.max_nodes = max_nodes
+    click.echo(f"{name}: max_nodes = {'unlimited' if max_nodes is None else max_nodes}")
+
+
 @main.group()
 def key() -> None:
     """API keys and the encryption key."""

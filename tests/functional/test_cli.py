@@ -1,0 +1,119 @@
+"""The client CLI against a real API server (waitress on 127.0.0.1)."""
+
+import json
+import socket
+
+import pytest
+from click.testing import CliRunner
+
+from services.api.server import ApiServer, listen
+from services.cli.client import main
+from tests.helpers import wait_for
+
+
+@pytest.fixture
+def cli(service):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ApiServer(service.context, listen(f"127.0.0.1:{port}"))
+    server.start()
+    runner = CliRunner()
+    env = {
+        "OVERCAST_URL": f"http://127.0.0.1:{port}",
+        "OVERCAST_KEY": service.keys["admin"],
+        "OVERCAST_CLIENT_CONFIG": "/nonexistent",
+    }
+
+    def run(*args):
+        return runner.invoke(main, list(args), env=env)
+
+    wait_for(lambda: run("account", "list").exit_code == 0, what="the API server")
+    yield run
+    server.stop()
+
+
+def test_create_wait_list_reboot_delete(cli):
+    created = cli(
+        "node",
+        "create",
+        "web",
+        "--image",
+        "ubuntu",
+        "--min-ram",
+        "4096",
+        "--exclude-country",
+        "US",
+        "--wait",
+    )
+    assert created.exit_code == 0, created.output
+    assert "running" in created.output and "eu-west-3a" in created.output
+    listed = json.loads(cli("--json", "node", "list").output)
+    (node,) = listed["nodes"]
+    assert cli("node", "reboot", node["id"], "--wait").output.strip().endswith("succeeded")
+    assert cli("node", "delete", node["id"], "--wait").exit_code == 0
+    assert json.loads(cli("--json", "node", "list").output)["nodes"] == []
+
+
+def test_dry_run_and_batches(cli):
+    plan = cli(
+        "node",
+        "create",
+        "web",
+        "--image",
+        "ubuntu",
+        "--count",
+        "3",
+        "--policy",
+        "zone_aware",
+        "--group",
+        "web",
+        "--country",
+        "DE",
+        "--dry-run",
+    )
+    assert plan.exit_code == 0, plan.output
+    assert "placement" in plan.output and "total per hour" in plan.output
+    assert json.loads(cli("--json", "node", "list").output)["nodes"] == []
+    batch = cli("--json", "node", "create", "b", "--image", "ubuntu", "--count", "2", "--wait")
+    assert batch.exit_code == 0, batch.output
+    assert [n["name"] for n in json.loads(batch.output)["nodes"]] == ["b-1", "b-2"]
+    impossible = cli(
+        "node", "create", "x", "--image", "ubuntu", "--min-ram", "9999999", "--dry-run"
+    )
+    assert impossible.exit_code == 1 and "no offer matches" in impossible.output
+
+
+def test_offers_and_catalog_listings(cli):
+    offers = cli("offer", "list", "--min-ram", "4096", "--exclude-country", "US", "--limit", "1")
+    assert offers.exit_code == 0 and "eu-west-3a" in offers.output and "0.0538" in offers.output
+    assert "Frankfurt" in cli("location", "list").output
+    assert "gpu-1" in cli("size", "list").output
+    assert "windows-2022" in cli("image", "list").output
+
+
+def test_errors_are_one_line_and_a_non_zero_exit(cli):
+    missing = cli("node", "show", "node-nope")
+    assert missing.exit_code == 2
+    assert missing.output.strip() == "Error: node node-nope not found (not_found, HTTP 404)"
+    failed = cli("node", "create", "x", "--image", "ubuntu", "--min-ram", "9999999", "--wait")
+    assert failed.exit_code == 2 and "no offer matches" in failed.output
+    assert "Traceback" not in failed.output
+
+
+def test_unreachable_api_and_missing_key(service):
+    runner = CliRunner()
+    unreachable = runner.invoke(
+        main,
+        ["node", "list"],
+        env={
+            "OVERCAST_URL": "http://127.0.0.1:9",
+            "OVERCAST_KEY": "k",
+            "OVERCAST_CLIENT_CONFIG": "/nonexistent",
+        },
+    )
+    assert unreachable.exit_code == 2 and "cannot reach http://127.0.0.1:9" in unreachable.output
+    no_key = runner.invoke(
+        main, ["node", "list"], env={"OVERCAST_KEY": "", "OVERCAST_CLIENT_CONFIG": "/nonexistent"}
+    )
+    assert no_key.exit_code == 2 and "no API key" in no_key.output
