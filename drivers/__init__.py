@@ -33,6 +33,7 @@ class Provider(enum.StrEnum):
 
     DUMMY = "dummy"
     LOCAL = "local"
+    EC2 = "ec2"
 
     def __str__(self) -> str:
         return self.value
@@ -41,6 +42,7 @@ class Provider(enum.StrEnum):
 _BUILTIN: dict[tuple[DriverType, str], str] = {
     (DriverType.COMPUTE, "dummy"): "drivers.compute.dummy:DummyNodeDriver",
     (DriverType.COMPUTE, "local"): "drivers.compute.local:LocalNodeDriver",
+    (DriverType.COMPUTE, "ec2"): "drivers.compute.ec2:EC2NodeDriver",
 }
 
 _lock = threading.Lock()

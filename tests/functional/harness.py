@@ -98,12 +98,19 @@ class Service:
         parsed = json.loads(response.body) if response.body else None
         return Answer(response.status_int, parsed, dict(response.headers))
 
-    def add_account(self, project: str, name: str, provider: str = "dummy", **options: Any) -> str:
+    def add_account(
+        self,
+        project: str,
+        name: str,
+        provider: str = "dummy",
+        credentials: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> str:
         account_id = bootstrap.ensure_account(
-            self.context, self.projects[project], name, provider, {}, options
+            self.context, self.projects[project], name, provider, credentials or {}, options
         )
         self.accounts[name] = account_id
-        wait_for(lambda: self.synced(account_id), timeout=20, what=f"catalog of {name}")
+        wait_for(lambda: self.synced(account_id), timeout=60, what=f"catalog of {name}")
         return account_id
 
     def synced(self, account_id: str) -> bool:
