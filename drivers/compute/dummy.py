@@ -179,10 +179,13 @@ class DummyNodeDriver(NodeDriver):
 
     # -- faults ------------------------------------------------------------
 
-    def _inject_faults(self, operation: str) -> None:
+    def _inject_faults(self, operation: str, acts: bool = False) -> bool:
+        """Raise the fault drawn for this call. For a call that ``acts`` (creates
+        something), a timeout is returned instead: the caller does the work and
+        then times out, like a real provider whose answer was lost."""
         faults = self.faults
         if faults.operations and operation not in faults.operations:
-            return
+            return False
         if faults.latency:
             time.sleep(faults.latency)  # a slow provider is the fault being simulated
         if faults.reject_auth:
@@ -198,9 +201,9 @@ class DummyNodeDriver(NodeDriver):
             )
         draw -= faults.transient_error_rate
         if draw < faults.timeout_rate:
-            raise ProviderError(
-                f"{operation}: timed out (injected)", transient=True, provider=PROVIDER
-            )
+            if acts:
+                return True
+            raise _timeout(operation)
         draw -= faults.timeout_rate
         if draw < faults.rate_limit_rate:
             raise RateLimited(
@@ -208,6 +211,7 @@ class DummyNodeDriver(NodeDriver):
                 retry_after=faults.retry_after,
                 provider=PROVIDER,
             )
+        return False
 
     # -- storage -----------------------------------------------------------
 
@@ -320,7 +324,7 @@ class DummyNodeDriver(NodeDriver):
         auth: NodeAuth | None = None,
         idempotency_token: str | None = None,
     ) -> Node:
-        self._inject_faults("create_node")
+        answer_lost = self._inject_faults("create_node", acts=True)
         location = location or self._catalog.locations[0]
         self._check_known(size, image, location)
         if location.id in self.faults.capacity_locations or (
@@ -363,6 +367,8 @@ class DummyNodeDriver(NodeDriver):
             db.execute(
                 "UPDATE nodes SET data = ? WHERE serial = ?", (json.dumps(to_dict(node)), serial)
             )
+        if answer_lost:
+            raise _timeout("create_node")
         return node
 
     def _check_known(self, size: NodeSize, image: NodeImage, location: NodeLocation) -> None:
@@ -522,6 +528,10 @@ class DummyNodeDriver(NodeDriver):
     def ex_list_snapshots(self) -> list[VolumeSnapshot]:
         """Snapshots taken so far (dummy-only)."""
         return [from_dict(VolumeSnapshot, data) for data in self._objects("snapshot")]
+
+
+def _timeout(operation: str) -> ProviderError:
+    return ProviderError(f"{operation}: timed out (injected)", transient=True, provider=PROVIDER)
 
 
 def _serial(node_id: str) -> int:

@@ -165,12 +165,15 @@ class QueueConsumer(ConsumerMixin):  # type: ignore[misc]  # kombu is untyped
                 {"reason": reason, "original": _safe_body(message)},
                 queue="dead",
             )
-            self.on_dead(envelope, reason)
-        except Exception as error:
-            LOG.warning("dead-lettering failed (%s); requeueing", type(error).__name__)
+        except Unavailable:
+            LOG.warning("dead-lettering failed: broker unavailable; requeueing")
             message.requeue()
             return
         message.ack()
+        try:
+            self.on_dead(envelope, reason)
+        except Exception:
+            LOG.exception("marking a dead-lettered message's operation failed")
 
     # -- running -----------------------------------------------------------
 

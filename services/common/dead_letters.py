@@ -7,7 +7,6 @@ import logging
 from services.common.context import ServiceContext
 from services.common.db.models import Node, Operation
 from services.common.db.session import session_scope
-from services.common.errors import ServiceError
 from services.common.messaging import Envelope
 from services.common.states import State, finish_operation, set_state
 
@@ -19,8 +18,9 @@ def mark_failed(context: ServiceContext, envelope: Envelope | None, reason: str)
     if envelope is None:
         LOG.error("unreadable message dead-lettered: %s", reason)
         return
-    operation_id = envelope.payload.get("operation_id")
-    node_id = envelope.payload.get("node_id")
+    # A poison message may carry anything: only string ids are looked up.
+    operation_id = _string(envelope.payload.get("operation_id"))
+    node_id = _string(envelope.payload.get("node_id"))
     text = f"{envelope.type} failed repeatedly and was dead-lettered: {reason}"
     try:
         with session_scope(context.sessions) as session:
@@ -33,5 +33,10 @@ def mark_failed(context: ServiceContext, envelope: Envelope | None, reason: str)
             ):
                 set_state(node, State.ERROR, task=None, error=text)
             finish_operation(session, operation_id, "failed", text)
-    except (ServiceError, ValueError) as error:
-        LOG.error("could not mark dead-lettered %s failed: %s", envelope.type, error)
+    except Exception as error:  # marking must never block dead-lettering
+        LOG.error("could not mark dead-lettered %s failed: %s", envelope.type,
+                  type(error).__name__)
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) and len(value) <= 64 else None

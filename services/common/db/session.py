@@ -91,16 +91,27 @@ def session_scope(factory: SessionFactory) -> Iterator[Session]:
         yield session
         session.commit()
     except DBAPIError as error:
-        session.rollback()
+        _rollback_quietly(session)
         if is_unavailable(error):
             LOG.warning("database unavailable: %s", type(error.orig).__name__)
             raise DatabaseUnavailable() from error
         raise
     except BaseException:
-        session.rollback()
+        _rollback_quietly(session)
         raise
     finally:
-        session.close()
+        try:
+            session.close()
+        except DBAPIError:
+            LOG.debug("closing a session on a dead connection failed")
+
+
+def _rollback_quietly(session: Session) -> None:
+    """Roll back; a dead connection cannot, and must not hide the first error."""
+    try:
+        session.rollback()
+    except DBAPIError:
+        LOG.debug("rollback on a dead connection failed")
 
 
 def in_transaction(factory: SessionFactory, work: Callable[[Session], T]) -> T:

@@ -264,3 +264,12 @@ def test_faults_can_target_chosen_operations():
     assert driver.list_locations()
     with pytest.raises(ProviderError, match="create_node"):
         driver.create_node("a", *catalog(driver))
+
+
+def test_a_create_that_times_out_has_still_created_the_node():
+    driver = DummyNodeDriver(faults={"timeout_rate": 1.0, "operations": ["create_node"]})
+    with pytest.raises(ProviderError, match="timed out") as raised:
+        driver.create_node("a", *catalog(driver), idempotency_token="t")
+    assert raised.value.transient
+    assert len(driver.list_nodes()) == 1  # the answer was lost, not the node
+    assert driver.create_node("a", *catalog(driver), idempotency_token="t").id == "dummy-1"
