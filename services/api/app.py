@@ -152,6 +152,7 @@ class Route:
     body: str | None = None  # name of the JSON Schema in services.api.schemas.BODIES
     query: tuple[str, ...] = ()
     status: int = 200
+    other_statuses: tuple[int, ...] = ()  # documented successes besides ``status``
     public: bool = False
 
 

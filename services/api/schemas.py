@@ -164,4 +164,18 @@ def validate(name: str, body: Any) -> dict[str, Any]:
         else:
             message = f"{field or 'body'}: {error.message}"
         raise InvalidInput(message[:500], field=field or None)
-    return body  # type: ignore[no-any-return]
+    return normalize(BODIES[name], body)  # type: ignore[no-any-return]
+
+
+def normalize(schema: dict[str, Any], value: Any) -> Any:
+    """Valid data in the types code expects: JSON Schema counts 4.0 as an
+    integer, Python's range() does not."""
+    kind = schema.get("type")
+    if kind == "integer" and isinstance(value, float):
+        return int(value)
+    if kind == "object" and isinstance(value, dict):
+        properties = schema.get("properties", {})
+        return {key: normalize(properties.get(key, {}), item) for key, item in value.items()}
+    if kind == "array" and isinstance(value, list):
+        return [normalize(schema.get("items", {}), item) for item in value]
+    return value

@@ -19,7 +19,14 @@ ROUTES: list[Route] = [
     Route("healthz", "/healthz", "GET", admin.healthz, "Health check", public=True),
     Route("openapi", "/v1/openapi.json", "GET", openapi, "This document", public=True),
     Route(
-        "node_create", "/v1/nodes", "POST", nodes.create, "Create a node", "NodeCreate", status=202
+        "node_create",
+        "/v1/nodes",
+        "POST",
+        nodes.create,
+        "Create a node (202), or plan one with dry_run (200)",
+        "NodeCreate",
+        status=202,
+        other_statuses=(200,),
     ),
     Route(
         "node_index",
@@ -171,7 +178,11 @@ def openapi_document() -> dict[str, Any]:
             "description": "error",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
-        operation["responses"] = {str(route.status): success, "4XX": errors, "5XX": errors}
+        operation["responses"] = {
+            **{str(status): success for status in (route.status, *route.other_statuses)},
+            "4XX": errors,
+            "5XX": errors,
+        }
         if not route.public:
             operation["security"] = [{"bearer": []}]
         paths.setdefault(route.path, {})[route.method.lower()] = operation

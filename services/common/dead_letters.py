@@ -34,8 +34,7 @@ def mark_failed(context: ServiceContext, envelope: Envelope | None, reason: str)
                 set_state(node, State.ERROR, task=None, error=text)
             finish_operation(session, operation_id, "failed", text)
     except Exception as error:  # marking must never block dead-lettering
-        LOG.error("could not mark dead-lettered %s failed: %s", envelope.type,
-                  type(error).__name__)
+        LOG.error("could not mark dead-lettered %s failed: %s", envelope.type, type(error).__name__)
 
 
 def _string(value: object) -> str | None:

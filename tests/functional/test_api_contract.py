@@ -230,3 +230,18 @@ def test_accounts_never_show_credentials(service):
     account_id = answer.body["account"]["id"]
     assert service.call("DELETE", f"/v1/accounts/{account_id}").status == 204
     assert service.call("GET", f"/v1/accounts/{account_id}").status == 404
+
+
+def test_integral_floats_count_as_integers(service):
+    answer = service.call(
+        "POST",
+        "/v1/nodes",
+        body={"name": "f", "image": "ubuntu", "count": 2.0, "min_ram_mb": 512.0},
+    )
+    assert answer.status == 202 and len(answer.body["nodes"]) == 2
+    assert (
+        service.call(
+            "POST", "/v1/nodes", body={"name": "f", "image": "ubuntu", "count": 2.5}
+        ).status
+        == 400
+    )
