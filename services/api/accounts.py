@@ -11,7 +11,7 @@ from drivers import DriverType, providers
 from services.api import schemas
 from services.api.app import ApiRequest, Reply
 from services.api.views import account_view
-from services.common import messaging, outbox
+from services.common import messaging
 from services.common.db.models import Account, Project, new_id, utcnow
 from services.common.db.session import session_scope
 from services.common.errors import Conflict, InvalidInput, NotFound
@@ -36,7 +36,7 @@ def create(request: ApiRequest) -> Reply:
     project_id = body.get("project_id") or request.project_id
     context = request.context
     try:
-        with outbox.transaction(context.sessions, context.publisher) as tx:
+        with context.outbox.transaction() as tx:
             if tx.session.get(Project, project_id) is None:
                 raise InvalidInput(f"project_id: no project {project_id}", field="project_id")
             account = Account(
@@ -82,7 +82,7 @@ def delete(request: ApiRequest) -> Reply:
 
 def sync(request: ApiRequest) -> Reply:
     context = request.context
-    with outbox.transaction(context.sessions, context.publisher) as tx:
+    with context.outbox.transaction() as tx:
         account = _load(tx.session, request, request.params["account_id"])
         tx.send(messaging.message("sync_catalog", request.request_id, account_id=account.id))
     return Reply(202, {"account": account_view(account)})

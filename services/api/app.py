@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 import re
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from services.common.errors import (
 
 LOG = logging.getLogger(__name__)
 
+KEY_CACHE_SECONDS = 10.0
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -168,6 +171,8 @@ class Application:
             self.routes[route.name] = route
             self.mapper.connect(route.name, route.path, conditions={"method": [route.method]})
             self.paths.setdefault(route.path, set()).add(route.method)
+        self._principals: dict[str, tuple[float, Principal]] = {}
+        self._cache_lock = threading.Lock()
         self.path_mapper = routes.Mapper()
         for path in self.paths:
             self.path_mapper.connect(path, path)
@@ -207,15 +212,29 @@ class Application:
         return response
 
     def authenticate(self, raw: Request) -> Principal:
+        """The key's principal; lookups are cached for KEY_CACHE_SECONDS, so a
+        revoked key stops working within that time."""
         header = raw.headers.get("Authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthorized()
+        digest = hash_key(key.strip())
+        now = time.monotonic()
+        with self._cache_lock:
+            cached = self._principals.get(digest)
+        if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
+            return cached[1]
+        principal = self._lookup(digest)
+        with self._cache_lock:
+            if len(self._principals) > 10_000:
+                self._principals.clear()
+            self._principals[digest] = (now, principal)
+        return principal
+
+    def _lookup(self, digest: str) -> Principal:
         with session_scope(self.context.sessions) as session:
             row = session.scalars(
-                select(ApiKey).where(
-                    ApiKey.key_hash == hash_key(key.strip()), ApiKey.revoked_at.is_(None)
-                )
+                select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
             ).first()
             if row is None:
                 raise Unauthorized("the API key is not valid")

@@ -64,15 +64,14 @@ def _submit(request: ApiRequest, body: Any, prepare: Callable[[Session], Prepare
     key = idempotency.key_of(request)
     print_ = idempotency.fingerprint(request, body)
     try:
-        with outbox.transaction(context.sessions, context.publisher) as tx:
+        with context.outbox.transaction() as tx:
             replayed = idempotency.replay(tx.session, request, key, print_)
             if replayed is not None:
                 return replayed
             nodes, operation, envelopes = prepare(tx.session)
             operation.idempotency_key = key
             operation.request_fingerprint = print_
-            tx.session.flush()
-            reply = accepted(nodes, operation)
+            reply = accepted(nodes, operation)  # stored with the INSERT, not an UPDATE
             operation.response_status = reply.status
             operation.response_body = reply.body
             for envelope in envelopes:
@@ -93,7 +92,7 @@ def _submit(request: ApiRequest, body: Any, prepare: Callable[[Session], Prepare
 def _undo(
     request: ApiRequest, tx: outbox.Transaction, node_ids: list[str], operation_id: str
 ) -> None:
-    outbox.discard(request.context.sessions, tx.staged)
+    request.context.outbox.discard(tx.staged)
     reason = "not accepted: the message broker is unavailable"
     with session_scope(request.context.sessions) as session:
         operation = session.get(Operation, operation_id)
@@ -127,12 +126,15 @@ def create(request: ApiRequest) -> Reply:
             raise ProjectQuotaExceeded(
                 f"creating {count} node(s) would exceed the project's node quota"
             )
+        now = utcnow()
         operation = Operation(
             id=new_id("op"),
             project_id=request.project_id,
             action="create",
             status="running",
             request_id=request.request_id,
+            created_at=now,
+            updated_at=now,
         )
         nodes = [
             Node(
@@ -144,7 +146,9 @@ def create(request: ApiRequest) -> Reply:
                 spec=spec,
                 group_name=spec.get("group"),
                 operation_id=operation.id,
-                task_started_at=utcnow(),
+                task_started_at=now,
+                created_at=now,
+                updated_at=now,
             )
             for index in range(count)
         ]
@@ -206,6 +210,8 @@ def _start_action(request: ApiRequest, action_name: str, body: Any) -> Reply:
             action=action_name,
             status="running",
             request_id=request.request_id,
+            created_at=utcnow(),
+            updated_at=utcnow(),
         )
         session.add(operation)
         node.operation_id = operation.id

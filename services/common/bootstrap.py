@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.common import messaging, outbox
+from services.common import messaging
 from services.common.context import ServiceContext
 from services.common.db.models import Account, ApiKey, Project, new_id
 from services.common.db.session import session_scope
@@ -57,7 +57,7 @@ def ensure_account(
     options: dict[str, Any],
 ) -> str:
     """The account's id, creating it (and queueing its catalog sync) if missing."""
-    with outbox.transaction(context.sessions, context.publisher) as tx:
+    with context.outbox.transaction() as tx:
         account = tx.session.scalars(
             select(Account).where(
                 Account.project_id == project_id, Account.name == name, Account.deleted_at.is_(None)

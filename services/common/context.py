@@ -24,6 +24,7 @@ from services.common.crypto import CredentialCipher
 from services.common.db.models import Account
 from services.common.db.session import SessionFactory, make_engine, make_session_factory
 from services.common.messaging import Publisher
+from services.common.outbox import Outbox
 
 LOG = logging.getLogger(__name__)
 
@@ -65,10 +66,12 @@ class ServiceContext:
     publisher: Publisher
     drivers: DriverFactory
     cipher: CredentialCipher
+    outbox: Outbox
     clock: Callable[[], float] = time.time
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     def close(self) -> None:
+        self.outbox.close()
         self.publisher.close()
         bind = self.sessions.kw.get("bind")
         if bind is not None:
@@ -81,11 +84,13 @@ def build_context(config: Config) -> ServiceContext:
         cache_path=config.pricing.cache_file, override_path=config.pricing.overrides_file
     )
     cipher = CredentialCipher(config.security.encryption_key)
-    engine = make_engine(config.database)
+    sessions = make_session_factory(make_engine(config.database))
+    publisher = Publisher(config.messaging)
     return ServiceContext(
         config=config,
-        sessions=make_session_factory(engine),
-        publisher=Publisher(config.messaging),
+        sessions=sessions,
+        publisher=publisher,
         drivers=DriverFactory(cipher),
         cipher=cipher,
+        outbox=Outbox(sessions, publisher),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from services.common import messaging, outbox
+from services.common import messaging
 from services.common.consumer import QueueConsumer
 from services.common.context import ServiceContext
 from services.common.db.models import Node
@@ -35,7 +35,7 @@ def schedule_node(context: ServiceContext, envelope: Envelope) -> None:
         policy, request = request_from_spec(context.config.scheduler, node.project_id, node.spec)
     prepare_cursors(context.sessions, policy, request.project_id, request.group)
     filters = scheduler_filters.enabled(context.config.scheduler.filter_names)
-    with outbox.transaction(context.sessions, context.publisher) as tx:
+    with context.outbox.transaction() as tx:
         node = tx.session.get(Node, node_id)
         if node is None or node.task != Task.SCHEDULING.value:
             return
@@ -86,7 +86,7 @@ def scheduler_components(context: ServiceContext) -> list[Component]:
     return [
         Heartbeat(context.sessions, "scheduler", context.config.service.heartbeat_interval),
         consumer,
-        Periodic("outbox-sweep", 10.0, lambda: outbox.sweep(context.sessions, context.publisher)),
+        Periodic("outbox-sweep", 10.0, lambda: context.outbox.sweep()),
     ]
 
 

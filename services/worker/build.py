@@ -14,7 +14,6 @@ from typing import Any
 from drivers.common.ssh_keys import generate_key_pair
 from drivers.compute.base import NodeAuthSSHKey
 from drivers.errors import CapacityError, DriverError, NotFound, QuotaExceeded
-from services.common import outbox
 from services.common.context import ServiceContext
 from services.common.db.models import Account, Node
 from services.common.db.session import session_scope
@@ -137,7 +136,7 @@ def _created(
     created: Any,
     where: str,
 ) -> None:
-    with outbox.transaction(context.sessions, context.publisher) as tx:
+    with context.outbox.transaction() as tx:
         node = tx.session.get(Node, plan.node_id)
         if node is None or node.task != Task.BUILDING.value:
             return
@@ -163,7 +162,7 @@ def _created(
 
 
 def _give_up(context: ServiceContext, envelope: Envelope, plan: BuildPlan, reason: str) -> None:
-    with outbox.transaction(context.sessions, context.publisher) as tx:
+    with context.outbox.transaction() as tx:
         node = tx.session.get(Node, plan.node_id)
         if node is not None and node.task == Task.BUILDING.value:
             fail(tx, node, reason)

@@ -12,7 +12,7 @@ import logging
 from sqlalchemy import select
 
 from drivers.errors import DriverError
-from services.common import leases, outbox
+from services.common import leases
 from services.common.context import ServiceContext
 from services.common.db.models import Account, Node
 from services.common.db.session import session_scope
@@ -70,7 +70,7 @@ def poll_account(context: ServiceContext, account_id: str) -> None:
         return
     health.record_success(context, account_id)
     by_id = {node.id: node for node in provider_nodes}
-    with outbox.transaction(context.sessions, context.publisher) as tx:
+    with context.outbox.transaction() as tx:
         nodes = tx.session.scalars(select(Node).where(Node.id.in_(waiting))).all()
         for node in nodes:
             apply_provider_state(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from services.common import leases, outbox
+from services.common import leases
 from services.common.consumer import QueueConsumer
 from services.common.context import ServiceContext
 from services.common.db.models import Account
@@ -81,7 +81,7 @@ def worker_components(context: ServiceContext) -> list[Component]:
             min(60.0, settings.catalog_sync_interval),
             lambda: sync_due_catalogs(context),
         ),
-        Periodic("outbox-sweep", 10.0, lambda: outbox.sweep(context.sessions, context.publisher)),
+        Periodic("outbox-sweep", 10.0, lambda: context.outbox.sweep()),
     ]
 
 

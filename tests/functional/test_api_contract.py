@@ -163,8 +163,8 @@ def test_broker_down_is_503_and_leaves_nothing_behind(service):
     dead = Publisher(
         MessagingSection(transport_url="amqp://guest:guest@127.0.0.1:1//", connect_timeout=0.5)
     )
-    real = service.context.publisher
-    service.context.publisher = dead
+    real = service.context.outbox.publisher
+    service.context.outbox.publisher = dead
     try:
         answer = service.call(
             "POST",
@@ -173,7 +173,7 @@ def test_broker_down_is_503_and_leaves_nothing_behind(service):
             headers={"Idempotency-Key": "k1"},
         )
     finally:
-        service.context.publisher = real
+        service.context.outbox.publisher = real
     assert answer.status == 503
     assert answer.error["code"] == "broker_unavailable"
     assert answer.headers["Retry-After"] == "5"

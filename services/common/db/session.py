@@ -30,12 +30,15 @@ SessionFactory = sessionmaker[Session]
 def make_engine(section: DatabaseSection) -> Engine:
     """An engine for ``section.connection`` with sane per-backend settings."""
     url = section.connection
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "future": True}
+    # No pool_pre_ping (a round trip per checkout): a disconnect error
+    # invalidates the whole pool, so after a database restart one request
+    # answers 503 and the next ones reconnect.
+    kwargs: dict[str, Any] = {"future": True, "pool_recycle": 1800}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         if url in ("sqlite://", "sqlite:///", "sqlite:///:memory:"):
             kwargs["poolclass"] = StaticPool
-        kwargs.pop("pool_pre_ping")
+        kwargs.pop("pool_recycle")
     else:
         kwargs.update(
             pool_size=section.pool_size,

@@ -1,0 +1,135 @@
+"""The accept path under load: ``POST /v1/nodes`` against a bare INSERT + publish.
+
+Starts ``overcast-api`` on a fresh PostgreSQL database and RabbitMQ vhost, and
+beside it ``bench/bare_accept.py`` (one INSERT and one persistent publish per
+request, served the same way). A load generator in its own process
+(``bench/load.py``) drives each with 32 keep-alive connections; then
+``GET /v1/nodes?limit=100``. Prints req/s, p50/p99 and the ratio.
+
+    python bench/accept.py [--seconds 10] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import machine
+from tests.integration.deployment import deployed, free_port
+from tests.integration.services import postgres_database, rabbitmq_vhost
+
+BODY = json.dumps({"name": "load", "image": "ubuntu", "min_ram_mb": 1024})
+
+
+def load(url: str, seconds: float, connections: int, *options: str) -> dict[str, Any]:
+    output = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "load.py"),
+            url,
+            "--seconds",
+            str(seconds),
+            "--connections",
+            str(connections),
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 120,
+    ).stdout
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def wait_up(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def line(name: str, result: dict[str, Any]) -> str:
+    return (
+        f"{name:36}{result['rps']:9.0f} req/s  p50 {result['p50_ms']:7.1f} ms  "
+        f"p99 {result['p99_ms']:7.1f} ms  errors {result['errors']}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        postgres_database() as database,
+        rabbitmq_vhost() as (broker, vhost),
+        deployed(Path(scratch), database, broker, vhost) as deployment,
+    ):
+        cluster = deployment.cluster
+        cluster.start("api", OVERCAST_API__THREADS="16")
+        cluster.wait_api()
+        key = deployment.api.headers["Authorization"]
+        bare_port = free_port()
+        bare = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).parent / "bare_accept.py"),
+                "--database",
+                database,
+                "--broker",
+                broker,
+                "--bind",
+                f"127.0.0.1:{bare_port}",
+                "--threads",
+                "16",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_up(f"http://127.0.0.1:{bare_port}/")
+            post = ("--method", "POST", "--body", BODY)
+            ours = load(
+                f"{cluster.url}/v1/nodes",
+                args.seconds,
+                args.connections,
+                *post,
+                "--header",
+                f"Authorization: {key}",
+            )
+            baseline = load(f"http://127.0.0.1:{bare_port}/", args.seconds, args.connections, *post)
+            listing = load(
+                f"{cluster.url}/v1/nodes?limit=100",
+                args.seconds,
+                args.connections,
+                "--header",
+                f"Authorization: {key}",
+            )
+        finally:
+            bare.terminate()
+            bare.wait(timeout=10)
+    print(f"{args.connections} connections, {args.seconds:.0f} s each, one API process")
+    print(line("POST /v1/nodes (overcast-api)", ours))
+    print(line("bare INSERT + persistent publish", baseline))
+    print(line("GET /v1/nodes?limit=100", listing))
+    print(f"accept ratio overcast/bare: {ours['rps'] / baseline['rps']:.2f} (target >= 0.60)")
+
+
+if __name__ == "__main__":
+    main()
