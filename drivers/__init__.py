@@ -34,6 +34,7 @@ class Provider(enum.StrEnum):
     DUMMY = "dummy"
     LOCAL = "local"
     EC2 = "ec2"
+    OPENSTACK = "openstack"
 
     def __str__(self) -> str:
         return self.value
@@ -43,6 +44,7 @@ _BUILTIN: dict[tuple[DriverType, str], str] = {
     (DriverType.COMPUTE, "dummy"): "drivers.compute.dummy:DummyNodeDriver",
     (DriverType.COMPUTE, "local"): "drivers.compute.local:LocalNodeDriver",
     (DriverType.COMPUTE, "ec2"): "drivers.compute.ec2:EC2NodeDriver",
+    (DriverType.COMPUTE, "openstack"): "drivers.compute.openstack:OpenStackNodeDriver",
 }
 
 _lock = threading.Lock()
