@@ -32,3 +32,9 @@ def fingerprint(public_key: str) -> str:
         raise ValueError("not an OpenSSH public key line")
     digest = hashlib.sha256(base64.b64decode(parts[1])).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def key_pair_name(public_key: str) -> str:
+    """A stable provider-side name for a public key: ``overcast-<hash>``."""
+    first = public_key.strip().splitlines()[0]
+    return "overcast-" + hashlib.sha256(first.encode()).hexdigest()[:16]

@@ -12,7 +12,6 @@ looked up first, since not every EC2-compatible endpoint honours
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import threading
 import time
@@ -21,7 +20,7 @@ from importlib import resources
 from typing import Any, ClassVar
 
 from drivers import pricing
-from drivers.common.ssh_keys import fingerprint
+from drivers.common.ssh_keys import fingerprint, key_pair_name
 from drivers.compute.base import (
     Features,
     KeyPair,
@@ -194,10 +193,9 @@ class EC2NodeDriver(NodeDriver):
 
     def _ensure_key(self, public_key: str) -> str:
         """The name of an imported key pair holding ``public_key`` (one per key)."""
-        first = public_key.strip().splitlines()[0]
-        name = "overcast-" + hashlib.sha256(first.encode()).hexdigest()[:16]
+        name = key_pair_name(public_key)
         try:
-            self.import_key_pair(name, first)
+            self.import_key_pair(name, public_key.strip().splitlines()[0])
         except InvalidRequest as error:
             if "Duplicate" not in str(error):
                 raise

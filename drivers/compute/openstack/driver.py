@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from drivers import pricing
+from drivers.common.ssh_keys import key_pair_name
 from drivers.compute.base import (
     Features,
     KeyPair,
@@ -213,12 +214,10 @@ class OpenStackNodeDriver(NodeDriver):
             )
 
     def _ensure_key(self, public_key: str) -> str:
-        import hashlib
-
-        first = public_key.strip().splitlines()[0]
-        name = "overcast-" + hashlib.sha256(first.encode()).hexdigest()[:16]
+        """The name of a key pair holding ``public_key``, importing it once."""
+        name = key_pair_name(public_key)
         if name not in {pair.name for pair in self.list_key_pairs()}:
-            self.import_key_pair(name, first)
+            self.import_key_pair(name, public_key.strip().splitlines()[0])
         return name
 
     def _action(self, node: Node, action: dict[str, Any]) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import random
 import sqlite3
 import threading
 import time
@@ -42,14 +41,12 @@ from drivers.compute.base import (
     StorageVolume,
     VolumeSnapshot,
 )
+from drivers.compute.dummy.faults import DummyFaults, FaultInjector, timeout_error
 from drivers.errors import (
-    AuthError,
     CapacityError,
     InvalidRequest,
     NotFound,
-    ProviderError,
     QuotaExceeded,
-    RateLimited,
 )
 
 PROVIDER = "dummy"
@@ -70,36 +67,6 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-
-
-@dataclass(frozen=True)
-class DummyFaults:
-    """What the dummy provider should get wrong, and how often.
-
-    Rates are probabilities per call, drawn from a generator seeded with
-    ``seed`` so that runs repeat.
-    """
-
-    capacity_locations: frozenset[str] = frozenset()
-    quota_exceeded: bool = False
-    transient_error_rate: float = 0.0
-    timeout_rate: float = 0.0
-    rate_limit_rate: float = 0.0
-    retry_after: float = 0.05
-    latency: float = 0.0
-    reject_auth: bool = False
-    seed: int = 0
-    #: Which calls the rates, latency and auth faults hit (empty: every call).
-    operations: frozenset[str] = frozenset()
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> DummyFaults:
-        """Build from JSON-ish options (lists become frozensets)."""
-        values = dict(data)
-        for name in ("capacity_locations", "operations"):
-            if name in values:
-                values[name] = frozenset(values[name])
-        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -161,7 +128,7 @@ class DummyNodeDriver(NodeDriver):
         )
         self._pricing = pricing_store or pricing.default_store()
         self._clock = clock
-        self._random = random.Random(self.faults.seed)
+        self._injector = FaultInjector(self.faults)
         self._lock = threading.RLock()
         self._catalog = _load_catalog(regions)
         self._db = sqlite3.connect(
@@ -180,38 +147,7 @@ class DummyNodeDriver(NodeDriver):
     # -- faults ------------------------------------------------------------
 
     def _inject_faults(self, operation: str, acts: bool = False) -> bool:
-        """Raise the fault drawn for this call. For a call that ``acts`` (creates
-        something), a timeout is returned instead: the caller does the work and
-        then times out, like a real provider whose answer was lost."""
-        faults = self.faults
-        if faults.operations and operation not in faults.operations:
-            return False
-        if faults.latency:
-            time.sleep(faults.latency)  # a slow provider is the fault being simulated
-        if faults.reject_auth:
-            raise AuthError("invalid credentials", provider=PROVIDER)
-        with self._lock:
-            draw = self._random.random()
-        if draw < faults.transient_error_rate:
-            raise ProviderError(
-                f"{operation}: internal error (injected)",
-                transient=True,
-                status=503,
-                provider=PROVIDER,
-            )
-        draw -= faults.transient_error_rate
-        if draw < faults.timeout_rate:
-            if acts:
-                return True
-            raise _timeout(operation)
-        draw -= faults.timeout_rate
-        if draw < faults.rate_limit_rate:
-            raise RateLimited(
-                f"{operation}: slow down (injected)",
-                retry_after=faults.retry_after,
-                provider=PROVIDER,
-            )
-        return False
+        return self._injector.inject(operation, acts)
 
     # -- storage -----------------------------------------------------------
 
@@ -368,7 +304,7 @@ class DummyNodeDriver(NodeDriver):
                 "UPDATE nodes SET data = ? WHERE serial = ?", (json.dumps(to_dict(node)), serial)
             )
         if answer_lost:
-            raise _timeout("create_node")
+            raise timeout_error("create_node")
         return node
 
     def _check_known(self, size: NodeSize, image: NodeImage, location: NodeLocation) -> None:
@@ -528,10 +464,6 @@ class DummyNodeDriver(NodeDriver):
     def ex_list_snapshots(self) -> list[VolumeSnapshot]:
         """Snapshots taken so far (dummy-only)."""
         return [from_dict(VolumeSnapshot, data) for data in self._objects("snapshot")]
-
-
-def _timeout(operation: str) -> ProviderError:
-    return ProviderError(f"{operation}: timed out (injected)", transient=True, provider=PROVIDER)
 
 
 def _serial(node_id: str) -> int:
