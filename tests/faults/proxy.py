@@ -44,6 +44,10 @@ class TcpProxy:
                 continue
             upstream.settimeout(None)
             with self._lock:
+                if self._listener is not listener:  # cut while this one connected
+                    client.close()
+                    upstream.close()
+                    return
                 self._sockets.update((client, upstream))
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
@@ -61,10 +65,10 @@ class TcpProxy:
 
     def cut(self) -> None:
         """Refuse new connections and reset every open one."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
         with self._lock:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
             sockets, self._sockets = self._sockets, set()
         for sock in sockets:
             with suppress(OSError):
