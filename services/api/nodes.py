@@ -62,15 +62,15 @@ def _submit(request: ApiRequest, body: Any, prepare: Callable[[Session], Prepare
     """
     context = request.context
     key = idempotency.key_of(request)
-    print_ = idempotency.fingerprint(request, body)
+    request_fingerprint = idempotency.fingerprint(request, body)
     try:
         with context.outbox.transaction() as tx:
-            replayed = idempotency.replay(tx.session, request, key, print_)
+            replayed = idempotency.replay(tx.session, request, key, request_fingerprint)
             if replayed is not None:
                 return replayed
             nodes, operation, envelopes = prepare(tx.session)
             operation.idempotency_key = key
-            operation.request_fingerprint = print_
+            operation.request_fingerprint = request_fingerprint
             reply = accepted(nodes, operation)  # stored with the INSERT, not an UPDATE
             operation.response_status = reply.status
             operation.response_body = reply.body
@@ -79,7 +79,7 @@ def _submit(request: ApiRequest, body: Any, prepare: Callable[[Session], Prepare
     except IntegrityError:
         # The same Idempotency-Key raced us and won: answer as it did.
         with session_scope(context.sessions) as session:
-            replayed = idempotency.replay(session, request, key, print_)
+            replayed = idempotency.replay(session, request, key, request_fingerprint)
         if replayed is None:
             raise
         return replayed

@@ -12,7 +12,6 @@ import socket
 import sys
 import threading
 
-import waitress
 from waitress.server import create_server
 
 from services.api.wsgi import make_app
@@ -105,4 +104,4 @@ def main(argv: list[str] | None = None) -> None:
         os.waitpid(child, 0)
 
 
-__all__ = ["ApiServer", "listen", "main", "waitress"]
+__all__ = ["ApiServer", "listen", "main"]

@@ -477,4 +477,4 @@ def _auth_kind(auth: NodeAuth | None) -> str | None:
     return None if auth is None else type(auth).__name__
 
 
-__all__ = ["DummyFaults", "DummyNodeDriver"]
+__all__ = ["DummyNodeDriver"]
