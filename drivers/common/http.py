@@ -106,6 +106,21 @@ def default_error(response: requests.Response, provider: str | None = None) -> D
     return ProviderError(message, transient=status >= 500, status=status, provider=provider)
 
 
+def decode_json(response: requests.Response, method: str, provider: str | None) -> Any:
+    """A response's JSON body (``None`` when empty); garbage is a ProviderError."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        raise ProviderError(
+            f"{method} {redact_url(response.url)}: invalid JSON in response "
+            f"({_snippet(response.text, 80)!r})",
+            status=response.status_code,
+            provider=provider,
+        ) from None
+
+
 def _snippet(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."
@@ -256,18 +271,7 @@ class Connection:
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and decode its JSON body (``None`` for an empty body)."""
-        response = self.request(method, path, **kwargs)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise ProviderError(
-                f"{method} {redact_url(response.url)}: invalid JSON in response "
-                f"({_snippet(response.text, 80)!r})",
-                status=response.status_code,
-                provider=self.provider,
-            ) from None
+        return decode_json(self.request(method, path, **kwargs), method, self.provider)
 
     def xml(self, method: str, path: str, **kwargs: Any) -> ElementTree.Element:
         """Send a request and parse its XML body."""

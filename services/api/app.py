@@ -7,7 +7,6 @@ with its status here; anything else is logged and answered with a bare 500.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -35,15 +34,12 @@ from services.common.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from services.common.keys import hash_key
 
 LOG = logging.getLogger(__name__)
 
 KEY_CACHE_SECONDS = 10.0
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

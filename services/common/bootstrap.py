@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from sqlalchemy import select
@@ -11,14 +10,9 @@ from services.common import messaging
 from services.common.context import ServiceContext
 from services.common.db.models import Account, ApiKey, Project, new_id
 from services.common.db.session import session_scope
+from services.common.keys import hash_key, new_api_key
 
 ROLES = ("admin", "member")
-
-
-def hash_key(key: str) -> str:
-    from services.api.app import hash_key as api_hash
-
-    return api_hash(key)
 
 
 def ensure_project(context: ServiceContext, name: str) -> str:
@@ -34,7 +28,7 @@ def create_key(context: ServiceContext, project_id: str, name: str, role: str) -
     """A new API key; the only time it is ever shown is this return value."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    key = f"oc_{secrets.token_urlsafe(32)}"
+    key = new_api_key()
     with session_scope(context.sessions) as session:
         session.add(
             ApiKey(

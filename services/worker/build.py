@@ -122,7 +122,7 @@ def build_node(context: ServiceContext, envelope: Envelope) -> None:
             health.record_failure(context, placement["account_id"])
             _give_up(context, envelope, plan, f"{where}: {error}")
             return
-        health.record_success(context, placement["account_id"])
+        health.record_success(context, account)
         _created(context, envelope, plan, placement, created, where)
         return
     _give_up(context, envelope, plan, "every placement failed: " + "; ".join(failures))

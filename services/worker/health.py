@@ -28,7 +28,11 @@ def record_failure(context: ServiceContext, account_id: str) -> None:
             account.cooldown_until = utcnow() + datetime.timedelta(seconds=settings.health_cooldown)
 
 
-def record_success(context: ServiceContext, account_id: str) -> None:
+def record_success(context: ServiceContext, account: Account) -> None:
+    """Close the breaker of ``account`` (as loaded); healthy accounts cost nothing."""
+    if not account.consecutive_failures and account.cooldown_until is None:
+        return
+    account_id = account.id
     with session_scope(context.sessions) as session:
         session.execute(
             update(Account)

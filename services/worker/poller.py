@@ -68,7 +68,7 @@ def poll_account(context: ServiceContext, account_id: str) -> None:
         LOG.warning("polling account %s failed: %s", account_id, error)
         health.record_failure(context, account_id)
         return
-    health.record_success(context, account_id)
+    health.record_success(context, account)
     by_id = {node.id: node for node in provider_nodes}
     with context.outbox.transaction() as tx:
         nodes = tx.session.scalars(select(Node).where(Node.id.in_(waiting))).all()

@@ -54,7 +54,20 @@ def test_fifty_nodes_through_separate_processes(deployment):
     assert provider.list_nodes() == []
 
 
-def test_killing_a_worker_that_holds_build_messages_loses_and_duplicates_nothing(deployment):
+@pytest.fixture
+def slow_provider(tmp_path) -> Iterator[Deployment]:
+    """A dummy provider whose calls take 0.1 s, so builds are in flight long
+    enough to be caught holding messages."""
+    with (
+        postgres_database() as database,
+        rabbitmq_vhost() as (broker, vhost),
+        deployed(tmp_path, database, broker, vhost, {"faults": {"latency": 0.1}}) as running,
+    ):
+        yield running
+
+
+def test_killing_a_worker_that_holds_build_messages_loses_and_duplicates_nothing(slow_provider):
+    deployment = slow_provider
     cluster = deployment.cluster
     cluster.start("api")
     cluster.start("scheduler")

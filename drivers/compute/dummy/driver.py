@@ -312,7 +312,7 @@ class DummyNodeDriver(NodeDriver):
             raise InvalidRequest(f"unknown location {location.id}", provider=PROVIDER)
         if size.id not in {known["id"] for known in self._catalog.sizes}:
             raise InvalidRequest(f"unknown size {size.id}", provider=PROVIDER)
-        if image.id not in {known.id for known in self.list_images(location)}:
+        if image.id not in {known.id for known in self._images_at(location)}:
             raise NotFound(f"image {image.id} not found in {location.id}", provider=PROVIDER)
 
     def reboot_node(self, node: Node) -> None:
@@ -353,6 +353,9 @@ class DummyNodeDriver(NodeDriver):
 
     def list_images(self, location: NodeLocation | None = None) -> list[NodeImage]:
         self._inject_faults("list_images")
+        return self._images_at(location)
+
+    def _images_at(self, location: NodeLocation | None) -> list[NodeImage]:
         return [
             image
             for image, regions in self._catalog.images

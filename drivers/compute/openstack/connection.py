@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from drivers.common.http import Connection, parse_retry_after
+from drivers.common.http import Connection, decode_json, parse_retry_after
 from drivers.compute.openstack.identity import Identity
 from drivers.errors import (
     AuthError,
@@ -123,12 +123,4 @@ class ServiceClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.request(method, path, **kwargs)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise ProviderError(
-                f"{method} {path}: invalid JSON in response", provider=PROVIDER
-            ) from None
+        return decode_json(self.request(method, path, **kwargs), method, PROVIDER)

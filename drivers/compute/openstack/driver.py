@@ -12,6 +12,7 @@ server metadata carrying the caller's token, looked up before creating.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -180,7 +181,11 @@ class OpenStackNodeDriver(NodeDriver):
         ex_metadata: dict[str, str] | None = None,
     ) -> Node:
         if idempotency_token is not None:
-            for node in self.list_nodes():
+            # Nova filters by name (a regex) server-side; the token decides.
+            same_name = self._pages(
+                self.compute, "servers/detail", "servers", {"name": f"^{re.escape(name)}$"}
+            )
+            for node in map(parse.to_node, same_name):
                 if node.extra["metadata"].get(parse.TOKEN_KEY) == idempotency_token:
                     return node
         server: dict[str, Any] = {
