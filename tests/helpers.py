@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,6 +27,19 @@ def need(available: bool, what: str) -> None:
     if services_required():
         pytest.fail(f"{what} is required (OVERCAST_REQUIRE_SERVICES=1) but not available")
     pytest.skip(f"{what} is not available")
+
+
+def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """SIGTERM a process started with ``start_new_session``, and its children;
+    SIGKILL whatever is left after ``timeout``."""
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, sent)
+        try:
+            process.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def wait_for(

@@ -10,7 +10,6 @@ and clears ``sys.argv`` around the import.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -20,7 +19,7 @@ from typing import Any
 
 import requests
 
-from tests.helpers import need, wait_for
+from tests.helpers import need, stop_process_group, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("OVERCAST_TEST_KEYSTONE_VENV", ROOT / ".venv-keystone"))
@@ -235,13 +234,7 @@ def keystone(
             token_expiration=token_expiration,
         )
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process, timeout=15)
         log.close()
 
 

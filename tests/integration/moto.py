@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from tests.helpers import need, wait_for
+from tests.helpers import need, stop_process_group, wait_for
 
 #: Unauthenticated actions moto allows before it enforces IAM: the four below.
 SETUP_ACTIONS = 4
@@ -66,13 +65,7 @@ def moto_server(log_dir: Path) -> Iterator[Moto]:
         wait_for(lambda: _up(url), timeout=30, interval=0.1, what="moto_server")
         yield Moto(url, *_iam_user(url))
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process, timeout=10)
         log.close()
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers import need, wait_for
+from tests.helpers import need, stop_process_group, wait_for
 
 POSTGRES_ADMIN = os.environ.get("OVERCAST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 RABBIT_URL = os.environ.get("OVERCAST_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672")
@@ -113,12 +113,7 @@ class Process:
 
     def stop(self) -> None:
         if self.popen.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+            stop_process_group(self.popen)
         self._log.close()
 
     def output(self) -> str:
