@@ -6,7 +6,12 @@ request, served the same way). A load generator in its own process
 (``bench/load.py``) drives each with 32 keep-alive connections; then
 ``GET /v1/nodes?limit=100``. Prints req/s, p50/p99 and the ratio.
 
-    python bench/accept.py [--seconds 10] [--connections 32]
+The project has a node quota, so every create checks it. ``--existing``
+measures the create again once the project already holds that many live
+nodes (written straight into the database): the quota check must not grow
+with the project.
+
+    python bench/accept.py [--seconds 10] [--connections 32] [--existing 0,50000]
 """
 
 from __future__ import annotations
@@ -62,6 +67,38 @@ def wait_up(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def populate(database: str, total: int) -> None:
+    """Grow the benchmark project to ``total`` live nodes (pending, never scheduled)."""
+    from sqlalchemy import create_engine, func, insert, select
+
+    from services.common.db.models import Node, Project, new_id, utcnow
+
+    engine = create_engine(database)
+    with engine.begin() as connection:
+        project_id = connection.scalar(select(Project.id).where(Project.name == "ci"))
+        have = connection.scalar(
+            select(func.count()).select_from(Node).where(Node.project_id == project_id)
+        )
+        for start in range(have or 0, total, 5000):
+            now = utcnow()
+            rows = [
+                {
+                    "id": new_id("node"),
+                    "project_id": project_id,
+                    "name": f"existing-{index}",
+                    "state": "pending",
+                    "task": "scheduling",
+                    "spec": {"image": "ubuntu"},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for index in range(start, min(total, start + 5000))
+            ]
+            connection.execute(insert(Node), rows)
+        connection.exec_driver_sql("ANALYZE nodes")
+    engine.dispose()
+
+
 def line(name: str, result: dict[str, Any]) -> str:
     return (
         f"{name:36}{result['rps']:9.0f} req/s  p50 {result['p50_ms']:7.1f} ms  "
@@ -73,7 +110,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--existing",
+        default="0,50000",
+        help="comma-separated project sizes (live nodes) to measure the create at",
+    )
     args = parser.parse_args()
+    sizes = [int(size) for size in args.existing.split(",") if size.strip()]
     print(f"machine: {machine()}")
     with (
         tempfile.TemporaryDirectory() as scratch,
@@ -82,6 +125,7 @@ def main() -> None:
         deployed(Path(scratch), database, broker, vhost) as deployment,
     ):
         cluster = deployment.cluster
+        cluster.manage("project", "set-quota", "ci", "--max-nodes", "10000000")
         cluster.start("api", OVERCAST_API__THREADS="16")
         cluster.wait_api()
         key = deployment.api.headers["Authorization"]
@@ -105,14 +149,23 @@ def main() -> None:
         try:
             wait_up(f"http://127.0.0.1:{bare_port}/")
             post = ("--method", "POST", "--body", BODY)
-            ours = load(
-                f"{cluster.url}/v1/nodes",
-                args.seconds,
-                args.connections,
-                *post,
-                "--header",
-                f"Authorization: {key}",
-            )
+            creates: list[tuple[int, dict[str, Any]]] = []
+            for size in sizes:
+                populate(database, size)
+                creates.append(
+                    (
+                        size,
+                        load(
+                            f"{cluster.url}/v1/nodes",
+                            args.seconds,
+                            args.connections,
+                            *post,
+                            "--header",
+                            f"Authorization: {key}",
+                        ),
+                    )
+                )
+            ours = creates[0][1]
             baseline = load(f"http://127.0.0.1:{bare_port}/", args.seconds, args.connections, *post)
             listing = load(
                 f"{cluster.url}/v1/nodes?limit=100",
@@ -125,7 +178,8 @@ def main() -> None:
             bare.terminate()
             bare.wait(timeout=10)
     print(f"{args.connections} connections, {args.seconds:.0f} s each, one API process")
-    print(line("POST /v1/nodes (overcast-api)", ours))
+    for size, result in creates:
+        print(line(f"POST /v1/nodes, {size} nodes in project", result))
     print(line("bare INSERT + persistent publish", baseline))
     print(line("GET /v1/nodes?limit=100", listing))
     print(f"accept ratio overcast/bare: {ours['rps'] / baseline['rps']:.2f} (target >= 0.60)")

@@ -46,7 +46,7 @@ def prepare(config: Config) -> tuple[Config, str, list[Component]]:
     migrate.upgrade(config.database.connection)
     context = build_context(config)
     project_id = bootstrap.ensure_project(context, "demo")
-    admin_key = bootstrap.create_key(context, project_id, "all-in-one", "admin")
+    admin_key = bootstrap.create_key(context, project_id, "all-in-one", "operator")
     sock = listen(config.api.bind)
     components: list[Component] = [
         *scheduler_components(context),

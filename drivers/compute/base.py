@@ -219,6 +219,19 @@ class NodeDriver(abc.ABC):
         the node the first one created instead of creating another.
         """
 
+    def find_node_by_token(self, token: str, name: str | None = None) -> Node | None:
+        """The live node a ``create_node`` with ``idempotency_token=token`` made,
+        if any (``name``, when known, may narrow the search).
+
+        This is how a caller that lost track of a create (a crash, a timeout)
+        finds what it made. The default looks for ``extra["token"]`` in
+        :meth:`list_nodes`; drivers that keep the token elsewhere override it.
+        """
+        for node in self.list_nodes():
+            if node.extra.get("token") == token and node.state is not NodeState.TERMINATED:
+                return node
+        return None
+
     @abc.abstractmethod
     def reboot_node(self, node: Node) -> None:
         """Reboot the node."""

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from drivers import DriverType, providers
 from services.api import schemas
@@ -17,19 +16,11 @@ from services.common.db.session import session_scope
 from services.common.errors import Conflict, InvalidInput, NotFound
 
 
-def _load(session: Any, request: ApiRequest, account_id: str) -> Account:
-    account = session.get(Account, account_id)
-    if (
-        account is None
-        or account.deleted_at is not None
-        or (account.project_id != request.project_id and not request.user.is_admin)
-    ):
-        raise NotFound(f"account {account_id} not found")
-    return account  # type: ignore[no-any-return]
+def _load(session: Session, request: ApiRequest, account_id: str) -> Account:
+    return request.visible(session.get(Account, account_id), "account", account_id)  # type: ignore[no-any-return]
 
 
 def create(request: ApiRequest) -> Reply:
-    request.require_admin()
     body = schemas.validate("AccountCreate", request.json())
     if body["provider"] not in providers(DriverType.COMPUTE):
         raise InvalidInput(f"provider: unknown provider {body['provider']!r}", field="provider")
@@ -37,8 +28,8 @@ def create(request: ApiRequest) -> Reply:
     context = request.context
     try:
         with context.outbox.transaction() as tx:
-            if tx.session.get(Project, project_id) is None:
-                raise InvalidInput(f"project_id: no project {project_id}", field="project_id")
+            if tx.session.get(Project, project_id) is None or not request.user.sees(project_id):
+                raise NotFound(f"project {project_id} not found")
             account = Account(
                 id=new_id("acct"),
                 project_id=project_id,
@@ -53,14 +44,18 @@ def create(request: ApiRequest) -> Reply:
     except IntegrityError:
         raise Conflict(f"an account named {body['name']} already exists") from None
     return Reply(
-        201, {"account": account_view(account)}, {"Location": f"/v1/accounts/{account.id}"}
+        201,
+        {"account": account_view(account)},
+        {"Location": f"/v1/accounts/{account.id}"},
+        resource_id=account.id,
     )
 
 
 def index(request: ApiRequest) -> Reply:
     query = select(Account).where(Account.deleted_at.is_(None)).order_by(Account.created_at)
-    if not request.user.is_admin:
-        query = query.where(Account.project_id == request.project_id)
+    project_id = request.listing_project()
+    if project_id is not None:
+        query = query.where(Account.project_id == project_id)
     with session_scope(request.context.sessions) as session:
         return Reply(200, {"accounts": [account_view(a) for a in session.scalars(query)]})
 
@@ -72,7 +67,6 @@ def show(request: ApiRequest) -> Reply:
 
 
 def delete(request: ApiRequest) -> Reply:
-    request.require_admin()
     with session_scope(request.context.sessions) as session:
         account = _load(session, request, request.params["account_id"])
         account.deleted_at = utcnow()

@@ -1,8 +1,13 @@
-"""The WSGI application: routing, request ids, auth, and the one error mapping.
+"""The WSGI application: routing, request ids, auth, roles, audit, and the one
+error mapping.
 
 Controllers are plain functions ``(request: ApiRequest) -> Reply``. Every
-:class:`ServiceError` becomes ``{"error": {"code", "message", "request_id"}}``
-with its status here; anything else is logged and answered with a bare 500.
+route names the least role that may call it, checked here before the
+controller runs; what a caller may *see* (its project, or everything for an
+operator) is checked by :meth:`ApiRequest.visible`, so another project's
+resources answer 404. Every :class:`ServiceError` becomes ``{"error":
+{"code", "message", "request_id"}}`` with its status here; anything else is
+logged and answered with a bare 500. Every mutating call is audited here.
 """
 
 from __future__ import annotations
@@ -10,20 +15,17 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import routes
-from sqlalchemy import select
 from webob import Request, Response
 
+from services.api import audit
+from services.api.auth import KeyCache, Principal
 from services.common.context import ServiceContext
-from services.common.db.models import ApiKey
-from services.common.db.session import session_scope
 from services.common.errors import (
     Forbidden,
     InvalidInput,
@@ -34,23 +36,12 @@ from services.common.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from services.common.keys import hash_key
+from services.common.keys import ROLES
 
 LOG = logging.getLogger(__name__)
 
-KEY_CACHE_SECONDS = 10.0
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-@dataclass(frozen=True)
-class Principal:
-    key_id: str
-    project_id: str
-    role: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass
@@ -58,6 +49,8 @@ class Reply:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: The resource a create made (audited); other routes name theirs in the path.
+    resource_id: str | None = None
 
 
 @dataclass
@@ -67,6 +60,7 @@ class ApiRequest:
     request_id: str
     params: dict[str, str]
     principal: Principal | None = None
+    key_cache: KeyCache | None = None
     _json: Any = None
 
     @property
@@ -80,9 +74,27 @@ class ApiRequest:
     def project_id(self) -> str:
         return self.user.project_id
 
-    def require_admin(self) -> None:
-        if not self.user.is_admin:
-            raise Forbidden("this needs an admin key")
+    def visible(self, resource: Any, what: str, resource_id: str) -> Any:
+        """``resource`` if it exists for the caller; else 404, the same answer as
+        for an id never used (another project's things do not exist)."""
+        if (
+            resource is None
+            or getattr(resource, "deleted_at", None) is not None
+            or not self.user.sees(resource.project_id)
+        ):
+            raise NotFound(f"{what} {resource_id} not found")
+        return resource
+
+    def listing_project(self) -> str | None:
+        """The project a list shows: the caller's, or for an operator the one
+        named by ``project_id``, or every one (None) with ``all_projects=true``."""
+        everything = self.raw.GET.get("all_projects", "").lower() in ("1", "true", "yes")
+        named = self.raw.GET.get("project_id")
+        if (everything or named) and not self.user.is_operator:
+            raise Forbidden("all_projects and project_id need an operator key")
+        if everything:
+            return None
+        return named or self.project_id
 
     def json(self) -> Any:
         """The request body as JSON; 400/413/415 when it cannot be."""
@@ -153,6 +165,11 @@ class Route:
     status: int = 200
     other_statuses: tuple[int, ...] = ()  # documented successes besides ``status``
     public: bool = False
+    role: str = "member"  # the least role that may call it
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"route {self.name}: unknown role {self.role}")
 
 
 class Application:
@@ -167,8 +184,7 @@ class Application:
             self.routes[route.name] = route
             self.mapper.connect(route.name, route.path, conditions={"method": [route.method]})
             self.paths.setdefault(route.path, set()).add(route.method)
-        self._principals: dict[str, tuple[float, Principal]] = {}
-        self._cache_lock = threading.Lock()
+        self.keys = KeyCache(context.sessions, context.config.api.key_cache_seconds)
         self.path_mapper = routes.Mapper()
         for path in self.paths:
             self.path_mapper.connect(path, path)
@@ -177,17 +193,22 @@ class Application:
         raw = Request(environ)
         incoming = raw.headers.get("X-Request-Id", "")
         request_id = incoming if REQUEST_ID.match(incoming) else f"req-{uuid.uuid4().hex}"
+        call = audit.Call(request_id=request_id, method=raw.method, path=raw.path)
         try:
-            response = self._handle(raw, request_id)
+            response = self._handle(raw, call)
         except ServiceError as error:
             response = error_response(error, request_id)
+            call.error_code = error.code
         except Exception:
             LOG.exception("request %s %s failed [%s]", raw.method, raw.path, request_id)
             response = error_response(ServiceError(), request_id)
+            call.error_code = ServiceError.code
         response.headers["X-Request-Id"] = request_id
+        if call.route is not None and raw.method in MUTATING:
+            audit.record(self.context.sessions, call, response.status_int)
         return response(environ, start_response)
 
-    def _handle(self, raw: Request, request_id: str) -> Response:
+    def _handle(self, raw: Request, call: audit.Call) -> Response:
         found = self.mapper.routematch(environ=raw.environ)
         if found is None:
             if self.path_mapper.match(raw.path_info) is not None:
@@ -196,45 +217,29 @@ class Application:
         match, mapped = found
         route = self.routes[mapped.name]
         params = {k: str(v) for k, v in match.items() if k not in ("controller", "action")}
-        request = ApiRequest(raw=raw, context=self.context, request_id=request_id, params=params)
+        call.route = route.name
+        call.resource_id = next((v for k, v in params.items() if k.endswith("_id")), None)
+        request = ApiRequest(
+            raw=raw,
+            context=self.context,
+            request_id=call.request_id,
+            params=params,
+            key_cache=self.keys,
+        )
         if not route.public:
-            request.principal = self.authenticate(raw)
+            request.principal = call.principal = self.keys.authenticate(
+                raw.headers.get("Authorization", "")
+            )
+            if not request.principal.has_role(route.role):
+                raise Forbidden(f"this needs a key with role {route.role} or above")
         reply = route.controller(request)
+        call.resource_id = call.resource_id or reply.resource_id
         response = Response(status=reply.status, charset="utf-8")
         if reply.body is not None:
             response.content_type = "application/json"
             response.text = json.dumps(reply.body, default=str)
         response.headers.update(reply.headers)
         return response
-
-    def authenticate(self, raw: Request) -> Principal:
-        """The key's principal; lookups are cached for KEY_CACHE_SECONDS, so a
-        revoked key stops working within that time."""
-        header = raw.headers.get("Authorization", "")
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise Unauthorized()
-        digest = hash_key(key.strip())
-        now = time.monotonic()
-        with self._cache_lock:
-            cached = self._principals.get(digest)
-        if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
-            return cached[1]
-        principal = self._lookup(digest)
-        with self._cache_lock:
-            if len(self._principals) > 10_000:
-                self._principals.clear()
-            self._principals[digest] = (now, principal)
-        return principal
-
-    def _lookup(self, digest: str) -> Principal:
-        with session_scope(self.context.sessions) as session:
-            row = session.scalars(
-                select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-            ).first()
-            if row is None:
-                raise Unauthorized("the API key is not valid")
-            return Principal(key_id=row.id, project_id=row.project_id, role=row.role)
 
 
 def error_response(error: ServiceError, request_id: str) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -14,19 +15,16 @@ from services.api import idempotency, schemas
 from services.api.app import ApiRequest, Reply
 from services.api.paging import paginate
 from services.api.views import node_view, operation_view
-from services.common import messaging, outbox
+from services.common import messaging, outbox, quotas
 from services.common.db.models import Node, Operation, new_id, utcnow
 from services.common.db.session import session_scope
-from services.common.errors import (
-    BrokerUnavailable,
-    InvalidInput,
-    NotFound,
-    ProjectQuotaExceeded,
-)
-from services.common.states import State, Task, begin_action
+from services.common.errors import BrokerUnavailable, InvalidInput, NotFound
+from services.common.states import ACTIONS, State, Task, begin_action, begin_delete
 from services.scheduler import filters as scheduler_filters
-from services.scheduler.placement import plan_batch, quota_left, request_from_spec
+from services.scheduler.placement import plan_batch, request_from_spec
 from services.scheduler.policies import NoPlacement
+
+LOG = logging.getLogger(__name__)
 
 LIST_FILTERS = ("state", "provider", "account_id", "location_id", "name")
 
@@ -34,14 +32,7 @@ Prepared = tuple[list[Node], Operation, list[messaging.Envelope]]
 
 
 def _load(session: Session, request: ApiRequest, node_id: str) -> Node:
-    node = session.get(Node, node_id)
-    if (
-        node is None
-        or node.deleted_at is not None
-        or (node.project_id != request.project_id and not request.user.is_admin)
-    ):
-        raise NotFound(f"node {node_id} not found")
-    return node
+    return request.visible(session.get(Node, node_id), "node", node_id)  # type: ignore[no-any-return]
 
 
 def accepted(nodes: list[Node], operation: Operation) -> Reply:
@@ -50,15 +41,25 @@ def accepted(nodes: list[Node], operation: Operation) -> Reply:
         202,
         {"node": views[0], "nodes": views, "operation": operation_view(operation)},
         {"Location": f"/v1/operations/{operation.id}"},
+        resource_id=nodes[0].id,
     )
 
 
-def _submit(request: ApiRequest, body: Any, prepare: Callable[[Session], Prepared]) -> Reply:
+def _submit(
+    request: ApiRequest,
+    body: Any,
+    prepare: Callable[[Session], Prepared],
+    *,
+    keep_without_broker: bool = False,
+) -> Reply:
     """Record an accepted request and publish its messages after commit.
 
     ``prepare(session)`` creates or updates the nodes and the operation. If
     the broker cannot take the messages, the change is undone and the client
-    gets 503, so nothing is left half-accepted.
+    gets 503, so nothing is left half-accepted -- unless
+    ``keep_without_broker`` (a delete, which always wins): then the intent
+    stays recorded and its message waits in the outbox, which schedulers and
+    workers publish once the broker is back.
     """
     context = request.context
     key = idempotency.key_of(request)
@@ -84,6 +85,9 @@ def _submit(request: ApiRequest, body: Any, prepare: Callable[[Session], Prepare
             raise
         return replayed
     except BrokerUnavailable:
+        if keep_without_broker:
+            LOG.warning("broker unavailable; %s waits in the outbox", operation.id)
+            return reply
         _undo(request, tx, [node.id for node in nodes], operation.id)
         raise
     return reply
@@ -110,6 +114,7 @@ def _undo(
                 node.state = State.DELETED.value
                 node.deleted_at = utcnow()
                 node.error = reason
+                quotas.release(session, node)
             node.task = None
 
 
@@ -121,11 +126,6 @@ def create(request: ApiRequest) -> Reply:
     spec = {name: value for name, value in body.items() if name not in ("count", "dry_run")}
 
     def prepare(session: Session) -> Prepared:
-        left = quota_left(session, request.project_id, adding=count)
-        if left is not None and left < 0:
-            raise ProjectQuotaExceeded(
-                f"creating {count} node(s) would exceed the project's node quota"
-            )
         now = utcnow()
         operation = Operation(
             id=new_id("op"),
@@ -153,6 +153,7 @@ def create(request: ApiRequest) -> Reply:
             for index in range(count)
         ]
         operation.node_id = nodes[0].id
+        quotas.charge(session, request.project_id, nodes, {"nodes": 1})
         session.add_all([operation, *nodes])
         envelopes = [
             messaging.message(
@@ -202,7 +203,13 @@ def _start_action(request: ApiRequest, action_name: str, body: Any) -> Reply:
 
     def prepare(session: Session) -> Prepared:
         node = _load(session, request, node_id)
-        action = begin_action(session, node, action_name)
+        if action_name == "delete":
+            if node.task == Task.DELETING.value:
+                raise _AlreadyDeleting(accepted([node], _operation_of(session, node)))
+            begin_delete(session, node)
+            action = ACTIONS["delete"]
+        else:
+            action = begin_action(session, node, action_name)
         operation = Operation(
             id=new_id("op"),
             project_id=node.project_id,
@@ -220,7 +227,7 @@ def _start_action(request: ApiRequest, action_name: str, body: Any) -> Reply:
         )
         return [node], operation, [envelope]
 
-    return _submit(request, body, prepare)
+    return _submit(request, body, prepare, keep_without_broker=action_name == "delete")
 
 
 def action(request: ApiRequest) -> Reply:
@@ -228,8 +235,25 @@ def action(request: ApiRequest) -> Reply:
     return _start_action(request, body["action"], body)
 
 
+class _AlreadyDeleting(Exception):
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+
+
+def _operation_of(session: Session, node: Node) -> Operation:
+    operation = session.get(Operation, node.operation_id) if node.operation_id else None
+    if operation is None:
+        raise NotFound(f"operation of node {node.id} not found")
+    return operation
+
+
 def delete(request: ApiRequest) -> Reply:
-    return _start_action(request, "delete", None)
+    """Delete always wins: it takes over whatever task runs (202). A node already
+    being deleted answers 202 with the delete's operation again."""
+    try:
+        return _start_action(request, "delete", None)
+    except _AlreadyDeleting as already:
+        return already.reply
 
 
 def show(request: ApiRequest) -> Reply:
@@ -239,8 +263,9 @@ def show(request: ApiRequest) -> Reply:
 
 def index(request: ApiRequest) -> Reply:
     query = select(Node)
-    if not (request.user.is_admin and request.raw.GET.get("all_projects") in ("1", "true")):
-        query = query.where(Node.project_id == request.project_id)
+    project_id = request.listing_project()
+    if project_id is not None:
+        query = query.where(Node.project_id == project_id)
     if request.raw.GET.get("state") != State.DELETED.value:
         query = query.where(Node.deleted_at.is_(None))
     for name in LIST_FILTERS:

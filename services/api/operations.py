@@ -9,17 +9,12 @@ from services.api.paging import paginate
 from services.api.views import operation_view
 from services.common.db.models import Operation, OperationEvent
 from services.common.db.session import session_scope
-from services.common.errors import NotFound
 
 
 def show(request: ApiRequest) -> Reply:
     operation_id = request.params["operation_id"]
     with session_scope(request.context.sessions) as session:
-        operation = session.get(Operation, operation_id)
-        if operation is None or (
-            operation.project_id != request.project_id and not request.user.is_admin
-        ):
-            raise NotFound(f"operation {operation_id} not found")
+        operation = request.visible(session.get(Operation, operation_id), "operation", operation_id)
         events = session.scalars(
             select(OperationEvent)
             .where(OperationEvent.operation_id == operation_id)
@@ -29,7 +24,10 @@ def show(request: ApiRequest) -> Reply:
 
 
 def index(request: ApiRequest) -> Reply:
-    query = select(Operation).where(Operation.project_id == request.project_id)
+    query = select(Operation)
+    project_id = request.listing_project()
+    if project_id is not None:
+        query = query.where(Operation.project_id == project_id)
     for name in ("node_id", "status", "action"):
         value = request.raw.GET.get(name)
         if value:

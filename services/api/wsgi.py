@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.api import accounts, admin, catalog, nodes, operations, schemas
+from services.api import (
+    accounts,
+    admin,
+    api_keys,
+    audit_log,
+    catalog,
+    nodes,
+    operations,
+    quota,
+    schemas,
+)
 from services.api.app import ApiRequest, Application, Reply, Route
 from services.common.context import ServiceContext
 
@@ -34,7 +44,7 @@ ROUTES: list[Route] = [
         "GET",
         nodes.index,
         "List nodes",
-        query=(*PAGE, *nodes.LIST_FILTERS, "all_projects"),
+        query=(*PAGE, *nodes.LIST_FILTERS, "all_projects", "project_id"),
     ),
     Route("node_show", "/v1/nodes/{node_id}", "GET", nodes.show, "Show a node"),
     Route(
@@ -55,7 +65,7 @@ ROUTES: list[Route] = [
         "GET",
         operations.index,
         "List operations",
-        query=(*PAGE, "node_id", "status", "action"),
+        query=(*PAGE, "node_id", "status", "action", "all_projects", "project_id"),
     ),
     Route(
         "operation_show",
@@ -72,9 +82,25 @@ ROUTES: list[Route] = [
         "Register a provider account (admin)",
         "AccountCreate",
         status=201,
+        role="admin",
     ),
-    Route("account_index", "/v1/accounts", "GET", accounts.index, "List accounts"),
-    Route("account_show", "/v1/accounts/{account_id}", "GET", accounts.show, "Show an account"),
+    Route(
+        "account_index",
+        "/v1/accounts",
+        "GET",
+        accounts.index,
+        "List accounts (admin)",
+        query=("all_projects", "project_id"),
+        role="admin",
+    ),
+    Route(
+        "account_show",
+        "/v1/accounts/{account_id}",
+        "GET",
+        accounts.show,
+        "Show an account (admin)",
+        role="admin",
+    ),
     Route(
         "account_delete",
         "/v1/accounts/{account_id}",
@@ -82,14 +108,16 @@ ROUTES: list[Route] = [
         accounts.delete,
         "Delete an account (admin)",
         status=204,
+        role="admin",
     ),
     Route(
         "account_sync",
         "/v1/accounts/{account_id}/sync",
         "POST",
         accounts.sync,
-        "Sync an account's catalog now",
+        "Sync an account's catalog now (admin)",
         status=202,
+        role="admin",
     ),
     Route(
         "locations",
@@ -123,7 +151,62 @@ ROUTES: list[Route] = [
         "Offers matching requirements",
         query=catalog.OFFER_PARAMETERS,
     ),
-    Route("services", "/v1/services", "GET", admin.services, "Services and heartbeats (admin)"),
+    Route(
+        "quota_show",
+        "/v1/quota",
+        "GET",
+        quota.show,
+        "The project's quota limits and usage",
+        query=("project_id",),
+    ),
+    Route(
+        "key_index",
+        "/v1/keys",
+        "GET",
+        api_keys.index,
+        "List API keys (admin; never the keys themselves)",
+        query=(*PAGE, "all_projects", "project_id"),
+        role="admin",
+    ),
+    Route(
+        "key_create",
+        "/v1/keys",
+        "POST",
+        api_keys.create,
+        "Create an API key, shown once (admin)",
+        "KeyCreate",
+        status=201,
+        role="admin",
+    ),
+    Route(
+        "key_show", "/v1/keys/{key_id}", "GET", api_keys.show, "Show a key (admin)", role="admin"
+    ),
+    Route(
+        "key_delete",
+        "/v1/keys/{key_id}",
+        "DELETE",
+        api_keys.delete,
+        "Revoke a key (admin)",
+        status=204,
+        role="admin",
+    ),
+    Route(
+        "audit_index",
+        "/v1/audit",
+        "GET",
+        audit_log.index,
+        "The audit log of mutating calls (admin)",
+        query=(*PAGE, *audit_log.FILTERS, "all_projects", "project_id"),
+        role="admin",
+    ),
+    Route(
+        "services",
+        "/v1/services",
+        "GET",
+        admin.services,
+        "Services and heartbeats (operator)",
+        role="operator",
+    ),
 ]
 
 ERROR_SCHEMA = {
@@ -185,6 +268,7 @@ def openapi_document() -> dict[str, Any]:
         }
         if not route.public:
             operation["security"] = [{"bearer": []}]
+            operation["x-overcast-role"] = route.role
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",

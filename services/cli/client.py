@@ -7,90 +7,18 @@ default and JSON with ``--json``; errors are one line and a non-zero exit.
 
 from __future__ import annotations
 
-import configparser
 import json
-import os
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import click
-import requests
+
+from services.cli import project
+from services.cli.http import ApiError, Client, cell, client, output, table
 
 FINAL_OPERATION = ("succeeded", "failed")
-
-
-class ApiError(click.ClickException):
-    exit_code = 2
-
-
-class Client:
-    def __init__(self, url: str, key: str, timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {key}"
-        self.timeout = timeout
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
-        except requests.RequestException as error:
-            raise ApiError(f"cannot reach {self.url}: {type(error).__name__}") from None
-        if response.status_code >= 400:
-            try:
-                detail = response.json()["error"]
-                message = f"{detail['message']} ({detail['code']}, HTTP {response.status_code})"
-            except (ValueError, KeyError, TypeError):
-                message = f"HTTP {response.status_code}"
-            raise ApiError(message)
-        return response.json() if response.content else None
-
-
-def _settings(url: str | None, key: str | None) -> tuple[str, str]:
-    parser = configparser.ConfigParser()
-    parser.read(
-        Path(
-            os.environ.get(
-                "OVERCAST_CLIENT_CONFIG", Path.home() / ".config" / "overcast" / "client.ini"
-            )
-        )
-    )
-    url = url or parser.get("client", "url", fallback=None) or "http://127.0.0.1:8774"
-    key = key or parser.get("client", "key", fallback=None)
-    if not key:
-        raise click.UsageError("no API key: set OVERCAST_KEY or pass --key")
-    return url, key
-
-
-def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    if not rows:
-        return "(none)"
-    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
-    widths = [
-        max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)
-    ]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, list):
-        return ",".join(str(item) for item in value) or "-"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
-def output(ctx: click.Context, data: Any, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    if ctx.obj["json"]:
-        click.echo(json.dumps(data, indent=2))
-    else:
-        click.echo(table(rows, columns))
 
 
 @click.group()
@@ -103,10 +31,6 @@ def main(ctx: click.Context, url: str | None, key: str | None, as_json: bool) ->
     ctx.ensure_object(dict)
     ctx.obj["json"] = as_json
     ctx.obj["settings"] = (url, key)
-
-
-def client(ctx: click.Context) -> Client:
-    return Client(*_settings(*ctx.obj["settings"]))
 
 
 NODE_COLUMNS = [
@@ -213,7 +137,7 @@ def node_create(ctx: click.Context, /, name: str, image: str, **options: Any) ->
                 ],
             )
         )
-        click.echo(f"total per hour: {_cell(plan['total_price_per_hour'])} USD")
+        click.echo(f"total per hour: {cell(plan['total_price_per_hour'])} USD")
         return
     created = api.call(
         "POST", "/v1/nodes", json=body, headers={"Idempotency-Key": f"cli-{uuid.uuid4().hex}"}
@@ -279,7 +203,7 @@ def node_show(ctx: click.Context, node_id: str) -> None:
     else:
         for name, value in data.items():
             click.echo(
-                f"{name:16} {_cell(value) if not isinstance(value, dict) else json.dumps(value)}"
+                f"{name:16} {cell(value) if not isinstance(value, dict) else json.dumps(value)}"
             )
 
 
@@ -449,6 +373,10 @@ def account_list(ctx: click.Context) -> None:
         data["accounts"],
         ["id", "name", "provider", "catalog_synced_at", "catalog_error"],
     )
+
+
+for _command in (project.quota, project.key, project.audit):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

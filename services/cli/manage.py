@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 from typing import Any
 
 import click
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from drivers import pricing
-from services.common import bootstrap
+from services.common import bootstrap, keys, quotas
 from services.common.config import ConfigError, load_config, sample
 from services.common.context import ServiceContext, build_context
 from services.common.crypto import generate_key
 from services.common.db import migrate
-from services.common.db.models import Account, Project
+from services.common.db.models import Account, ApiKey, Project, utcnow
 from services.common.db.session import session_scope
 from services.common.errors import ServiceError
 
@@ -83,24 +85,83 @@ def project_create(ctx: click.Context, name: str) -> None:
     click.echo(bootstrap.ensure_project(_context(ctx), name))
 
 
+class Limit(click.ParamType):  # type: ignore[type-arg]
+    """A quota limit: a non-negative number, or ``unlimited``."""
+
+    name = "limit"
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("unlimited", "none"):
+            return UNLIMITED
+        try:
+            number = self.kind(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number or 'unlimited'", param, ctx)
+        if number < 0:
+            self.fail("must not be negative", param, ctx)
+        return number
+
+
+UNLIMITED = "unlimited"
+
+
+def _project(session: Session, name: str) -> Project:
+    found = session.scalars(select(Project).where(Project.name == name)).first()
+    if found is None:
+        raise click.ClickException(f"no project named {name}")
+    return found
+
+
 @project.command("set-quota")
 @click.argument("name")
-@click.option(
-    "--max-nodes",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Most live nodes (omit for no limit).",
-)
+@click.option("--max-nodes", type=Limit(int), help="Most live nodes.")
+@click.option("--max-vcpus", type=Limit(int), help="Most vCPUs over live nodes.")
+@click.option("--max-ram-mb", type=Limit(int), help="Most MB of RAM over live nodes.")
+@click.option("--max-price-per-hour", type=Limit(float), help="Most USD per hour over live nodes.")
 @click.pass_context
-def project_set_quota(ctx: click.Context, name: str, max_nodes: int | None) -> None:
-    """Set (or clear) a project's node quota."""
+def project_set_quota(ctx: click.Context, /, name: str, **given: Any) -> None:
+    """Set a project's limits: each option given changes (a number, or
+    'unlimited'); the others stay as they are."""
+    limits = {
+        option[len("max_") :]: None if value == UNLIMITED else value
+        for option, value in given.items()
+        if value is not None
+    }
+    if not limits:
+        raise click.UsageError("give at least one --max-* option")
     context = _context(ctx)
     with session_scope(context.sessions) as session:
-        found = session.scalars(select(Project).where(Project.name == name)).first()
-        if found is None:
-            raise click.ClickException(f"no project named {name}")
-        found.max_nodes = max_nodes
-    click.echo(f"{name}: max_nodes = {'unlimited' if max_nodes is None else max_nodes}")
+        project_id = _project(session, name).id
+        quotas.set_limits(session, project_id, limits)
+        report = quotas.report(session, project_id)
+    _echo_quota(name, report)
+
+
+@project.command("quota")
+@click.argument("name")
+@click.option("--reconcile", is_flag=True, help="Recompute usage from the live resources first.")
+@click.pass_context
+def project_quota(ctx: click.Context, name: str, reconcile: bool) -> None:
+    """Show a project's limits and usage."""
+    context = _context(ctx)
+    with session_scope(context.sessions) as session:
+        project_id = _project(session, name).id
+        if reconcile:
+            for resource, (was, now) in quotas.reconcile(session, project_id).items():
+                click.echo(f"corrected {resource}: {was} -> {now} (stored units)")
+    with session_scope(context.sessions) as session:
+        _echo_quota(name, quotas.report(session, project_id))
+
+
+def _echo_quota(name: str, report: dict[str, Any]) -> None:
+    click.echo(f"{name}:")
+    for resource in quotas.RESOURCES:
+        entry = report[resource]
+        limit = "unlimited" if entry["limit"] is None else entry["limit"]
+        click.echo(f"  {resource:15} used {entry['used']} of {limit}")
 
 
 @main.group()
@@ -111,16 +172,79 @@ def key() -> None:
 @key.command("create")
 @click.argument("project_name")
 @click.option("--name", default="default", show_default=True)
-@click.option("--role", type=click.Choice(bootstrap.ROLES), default="member", show_default=True)
+@click.option("--role", type=click.Choice(keys.ROLES), default="member", show_default=True)
+@click.option("--expires-in-days", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.pass_context
-def key_create(ctx: click.Context, project_name: str, name: str, role: str) -> None:
-    """Create an API key (printed once; only its hash is stored)."""
+def key_create(
+    ctx: click.Context, project_name: str, name: str, role: str, expires_in_days: float | None
+) -> None:
+    """Create an API key (printed once; only its hash is stored). Operator keys
+    reach every project and can only be made here."""
+    context = _context(ctx)
+    expires_at = utcnow() + datetime.timedelta(days=expires_in_days) if expires_in_days else None
+    with session_scope(context.sessions) as session:
+        _, secret = keys.issue(session, _project(session, project_name).id, name, role, expires_at)
+    click.echo(secret)
+
+
+@key.command("list")
+@click.option("--project", "project_name", default=None, help="Only this project's keys.")
+@click.option("--all", "show_all", is_flag=True, help="Also revoked and expired keys.")
+@click.pass_context
+def key_list(ctx: click.Context, project_name: str | None, show_all: bool) -> None:
+    """List keys by id and prefix (a key is never shown again after creation)."""
     context = _context(ctx)
     with session_scope(context.sessions) as session:
-        found = session.scalars(select(Project).where(Project.name == project_name)).first()
-    if found is None:
-        raise click.ClickException(f"no project named {project_name}")
-    click.echo(bootstrap.create_key(context, found.id, name, role))
+        query = select(ApiKey, Project.name).join(Project, Project.id == ApiKey.project_id)
+        if project_name:
+            query = query.where(Project.name == project_name)
+        for row, project_name_of in session.execute(query.order_by(ApiKey.created_at)):
+            status = keys.status(row)
+            if status != "active" and not show_all:
+                continue
+            used = row.last_used_at.isoformat(timespec="seconds") if row.last_used_at else "never"
+            expires = row.expires_at.isoformat(timespec="seconds") if row.expires_at else "never"
+            click.echo(
+                f"{row.id}  {row.prefix or '?':12} {project_name_of:16} {row.role:9} "
+                f"{row.name:16} {status:8} last used {used}  expires {expires}"
+            )
+
+
+def _key(session: Session, key_id: str) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise click.ClickException(f"no key {key_id}")
+    return row
+
+
+@key.command("revoke")
+@click.argument("key_id")
+@click.pass_context
+def key_revoke(ctx: click.Context, key_id: str) -> None:
+    """Revoke a key: every API process refuses it within [api] key_cache_seconds."""
+    context = _context(ctx)
+    with session_scope(context.sessions) as session:
+        keys.revoke(session, _key(session, key_id))
+    click.echo(f"{key_id} revoked")
+
+
+@key.command("rotate")
+@click.argument("key_id")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds the old key keeps working (0: revoked at once).",
+)
+@click.pass_context
+def key_rotate(ctx: click.Context, key_id: str, grace: float) -> None:
+    """Replace a key with a new one of the same project, name and role; prints it once."""
+    context = _context(ctx)
+    with session_scope(context.sessions) as session:
+        replacement, secret = keys.rotate(session, _key(session, key_id), grace)
+        click.echo(f"{replacement.id} replaces {key_id}", err=True)
+    click.echo(secret)
 
 
 @key.command("generate-fernet")

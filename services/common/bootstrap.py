@@ -2,43 +2,39 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from services.common import messaging
+from services.common import keys, messaging, quotas
 from services.common.context import ServiceContext
-from services.common.db.models import Account, ApiKey, Project, new_id
+from services.common.db.models import Account, Project, new_id
 from services.common.db.session import session_scope
-from services.common.keys import hash_key, new_api_key
-
-ROLES = ("admin", "member")
 
 
 def ensure_project(context: ServiceContext, name: str) -> str:
+    """The project's id, creating it (with its quota row, no limits) if missing."""
     with session_scope(context.sessions) as session:
         project = session.scalars(select(Project).where(Project.name == name)).first()
         if project is None:
             project = Project(id=new_id("proj"), name=name)
             session.add(project)
+            session.flush()
+        quotas.ensure(session, project.id)
         return project.id
 
 
-def create_key(context: ServiceContext, project_id: str, name: str, role: str) -> str:
+def create_key(
+    context: ServiceContext,
+    project_id: str,
+    name: str,
+    role: str,
+    expires_at: datetime.datetime | None = None,
+) -> str:
     """A new API key; the only time it is ever shown is this return value."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    key = new_api_key()
     with session_scope(context.sessions) as session:
-        session.add(
-            ApiKey(
-                id=new_id("key"),
-                project_id=project_id,
-                name=name,
-                role=role,
-                key_hash=hash_key(key),
-            )
-        )
+        _, key = keys.issue(session, project_id, name, role, expires_at)
     return key
 
 

@@ -62,6 +62,11 @@ class ApiSection:
     max_body_bytes: int = option(1048576, "Largest request body accepted (413 above).")
     default_limit: int = option(100, "Page size when a list request gives no limit.")
     max_limit: int = option(1000, "Largest page size a list request may ask for.")
+    key_cache_seconds: float = option(
+        0.5,
+        "Seconds an API process trusts a key lookup; a revoked or expired key is "
+        "refused by every process within this time. Keep it under 1.",
+    )
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,9 @@ class WorkerSection:
     provider_backoff: float = option(0.5, "First backoff (seconds) between those retries.")
     build_timeout: float = option(900.0, "Seconds a node may take to run before it errors.")
     deploy_timeout: float = option(600.0, "Seconds a deployment may take in all.")
+    quota_reconcile_interval: float = option(
+        300.0, "Seconds between recomputations of every project's quota usage."
+    )
 
 
 @dataclass(frozen=True)

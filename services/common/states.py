@@ -3,8 +3,13 @@
 A node has a ``state`` (what it is) and at most one ``task`` (what is being
 done to it). Starting a task is a compare-and-set on the node row: it only
 succeeds when no other task runs and the state allows it, so concurrent
-requests get ``409`` instead of racing. A transition not in these tables is
-a bug and raises.
+requests get ``409`` instead of racing. Delete is the exception: it always
+wins, taking over whatever task runs (:func:`begin_delete`); the handler of
+the task it took over sees that and cleans up after itself. A transition not
+in these tables is a bug and raises.
+
+A node gives its quota back when it stops existing: when it is deleted, or
+when it fails before anything was created at a provider.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ import enum
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy.orm import Session, object_session
 
+from services.common import quotas
 from services.common.db.models import Node, Operation, OperationEvent, utcnow
 from services.common.errors import Conflict
 
@@ -123,6 +129,52 @@ def begin_action(session: Session, node: Node, action_name: str) -> Action:
     return action
 
 
+def begin_delete(session: Session, node: Node) -> Operation | None:
+    """Make ``node``'s task ``deleting``, whatever task runs (delete always wins).
+
+    Returns the operation of the task it took over (None if there was none).
+    Raises :class:`Conflict` only when the node is already being deleted or
+    is gone.
+    """
+    changed = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Node)
+            .where(
+                Node.id == node.id,
+                Node.state != State.DELETED.value,
+                or_(Node.task.is_(None), Node.task != Task.DELETING.value),
+            )
+            .values(
+                task=Task.DELETING.value,
+                awaiting_provider=False,
+                version=Node.version + 1,
+                task_started_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    previous_operation_id, previous_task = node.operation_id, node.task
+    session.refresh(node)
+    if changed != 1:
+        raise Conflict(f"node {node.id} is already being deleted", node_id=node.id, task=node.task)
+    if previous_task is None or previous_operation_id is None:
+        return None
+    taken_over = session.get(Operation, previous_operation_id)
+    if taken_over is None or taken_over.status != "running":
+        return None
+    reason = f"the node was deleted before {previous_task} finished"
+    add_event(session, taken_over.id, f"{node.name}: {reason}")
+    sharing = session.scalar(
+        select(func.count()).select_from(Node).where(Node.operation_id == taken_over.id)
+    )
+    if (sharing or 0) <= 1:  # a batch's operation finishes with its last node
+        taken_over.status = "failed"
+        taken_over.error = reason
+        taken_over.updated_at = utcnow()
+    return taken_over
+
+
 def set_state(
     node: Node, state: State, *, task: Task | str | None = "keep", error: str | None = None
 ) -> None:
@@ -139,6 +191,10 @@ def set_state(
         node.error = error
     if state is State.DELETED:
         node.deleted_at = utcnow()
+    if state is State.DELETED or (state is State.ERROR and node.provider_node_id is None):
+        session = object_session(node)
+        if session is not None:
+            quotas.release(session, node)
 
 
 def add_event(session: Session, operation_id: str | None, message: str, **data: object) -> None:

@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.common import quotas
 from services.common.config import SchedulerSection
-from services.common.db.models import Node, Project, utcnow
+from services.common.db.models import utcnow
 from services.common.db.session import SessionFactory
-from services.common.states import State
 from services.scheduler import cursors
-from services.scheduler.filters import Filter, FilterContext
+from services.scheduler.filters import Filter, FilterContext, QuotaRoom
 from services.scheduler.offers import candidates
 from services.scheduler.policies import (
     NoPlacement,
@@ -42,39 +41,43 @@ def request_from_spec(
     )
 
 
-def quota_left(session: Session, project_id: str, adding: int = 0) -> int | None:
-    """Nodes the project may still add (negative: over), or None without quota."""
-    limit = session.scalar(select(Project.max_nodes).where(Project.id == project_id))
-    if limit is None:
-        return None
-    live = (
-        session.scalar(
-            select(func.count())
-            .select_from(Node)
-            .where(
-                Node.project_id == project_id,
-                Node.deleted_at.is_(None),
-                Node.state != State.ERROR.value,
-            )
-        )
-        or 0
-    )
-    return int(limit) - int(live) - adding
+def _room(session: Session, request: PlacementRequest) -> dict[str, int | None]:
+    """The project's quota room, less what a dry run planned before this node."""
+    room = quotas.room(session, request.project_id)
+    for planned in request.planned:
+        for name, amount in {"nodes": 1, **quotas.charge_of(planned.to_dict())}.items():
+            left = room.get(name)
+            if left is not None:
+                room[name] = left - amount
+    return room
 
 
 def decide(
     session: Session, filters: list[Filter], policy_name: str, request: PlacementRequest
 ) -> list[Placement]:
     """The placement and alternates; raises :class:`NoPlacement` with the reason."""
-    left = quota_left(session, request.project_id)
-    context = FilterContext(project_id=request.project_id, now=utcnow(), quota_left=left)
-    if left is not None and left < 0:
-        raise NoPlacement("the project's node quota is reached")
+    quota = QuotaRoom.from_room(_room(session, request))
+    context = FilterContext(project_id=request.project_id, now=utcnow(), quota=quota)
     placements = POLICIES[policy_name].place(
         session, candidates(filters, request.requirements, context), request
     )
     if not placements:
-        raise NoPlacement(f"no offer matches the request ({request.requirements.describe()})")
+        reason = f"no offer matches the request ({request.requirements.describe()})"
+        if (
+            quota != QuotaRoom()
+            and session.scalars(
+                candidates(
+                    filters, request.requirements, replace(context, quota=QuotaRoom())
+                ).limit(1)
+            ).first()
+        ):
+            reason = (
+                "the project's quota leaves no room for a matching offer "
+                f"(vcpus {quota.vcpus}, ram_mb {quota.ram_mb}, "
+                f"price_per_hour {quotas.RESOURCES['price_per_hour'].shown(quota.price_per_hour)} "
+                "left)"
+            )
+        raise NoPlacement(reason)
     return placements
 
 
@@ -82,6 +85,9 @@ def plan_batch(
     session: Session, filters: list[Filter], policy_name: str, request: PlacementRequest, count: int
 ) -> list[list[Placement]]:
     """A dry run for ``count`` nodes: each decision sees the ones before it."""
+    nodes_left = quotas.room(session, request.project_id)["nodes"]
+    if nodes_left is not None and nodes_left < count:
+        raise NoPlacement(f"the project's node quota allows {max(nodes_left, 0)} more node(s)")
     plans: list[list[Placement]] = []
     for _ in range(count):
         placements = decide(

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import logging
 
-from services.common import messaging
+from sqlalchemy.orm import Session
+
+from services.common import messaging, quotas
 from services.common.consumer import QueueConsumer
 from services.common.context import ServiceContext
 from services.common.db.models import Node
 from services.common.db.session import session_scope
 from services.common.dead_letters import mark_failed
+from services.common.errors import ProjectQuotaExceeded
 from services.common.heartbeat import Heartbeat
 from services.common.messaging import Envelope
 from services.common.runner import Component, Periodic, run_service
 from services.common.states import State, Task, add_event, finish_operation, set_state
 from services.scheduler import filters as scheduler_filters
+from services.scheduler.filters import Filter
 from services.scheduler.placement import decide, prepare_cursors, request_from_spec
-from services.scheduler.policies import NoPlacement
+from services.scheduler.policies import NoPlacement, Placement, PlacementRequest
 
 LOG = logging.getLogger(__name__)
 
@@ -36,11 +40,12 @@ def schedule_node(context: ServiceContext, envelope: Envelope) -> None:
     prepare_cursors(context.sessions, policy, request.project_id, request.group)
     filters = scheduler_filters.enabled(context.config.scheduler.filter_names)
     with context.outbox.transaction() as tx:
-        node = tx.session.get(Node, node_id)
+        # The node's row first, then the quota's: the lock order everywhere.
+        node = tx.session.get(Node, node_id, with_for_update=True, populate_existing=True)
         if node is None or node.task != Task.SCHEDULING.value:
             return
         try:
-            chosen, *alternates = decide(tx.session, filters, policy, request)
+            chosen, *alternates = place_and_charge(tx.session, filters, policy, request, node)
         except NoPlacement as error:
             reason = str(error)
             set_state(node, State.ERROR, task=None, error=reason)
@@ -54,6 +59,8 @@ def schedule_node(context: ServiceContext, envelope: Envelope) -> None:
         node.size_id = chosen.size_id
         node.image_id = chosen.image_id
         node.price_per_hour = chosen.price_per_hour
+        node.vcpus = chosen.vcpus
+        node.ram_mb = chosen.ram_mb
         node.alternates = [alternate.to_dict() for alternate in alternates]
         set_state(node, State.PENDING, task=Task.BUILDING)
         add_event(
@@ -71,6 +78,28 @@ def schedule_node(context: ServiceContext, envelope: Envelope) -> None:
     LOG.info(
         "node %s placed on %s/%s/%s", node_id, chosen.provider, chosen.location_id, chosen.size_id
     )
+
+
+def place_and_charge(
+    session: Session,
+    filters: list[Filter],
+    policy: str,
+    request: PlacementRequest,
+    node: Node,
+    attempts: int = 3,
+) -> list[Placement]:
+    """Decide, then charge the chosen size to the project's quota in the same
+    transaction; if another placement took the room meanwhile, decide again."""
+    for _ in range(attempts):
+        placements = decide(session, filters, policy, request)
+        try:
+            quotas.charge(
+                session, node.project_id, [node], quotas.charge_of(placements[0].to_dict())
+            )
+        except ProjectQuotaExceeded:
+            continue
+        return placements
+    raise NoPlacement("the project's quota leaves no room: other nodes took it meanwhile")
 
 
 def scheduler_components(context: ServiceContext) -> list[Component]:

@@ -2,7 +2,9 @@
 
 Each checks that the node still runs the matching task (so duplicates are
 harmless), calls the provider, and records the outcome. Completion of
-reboot/start/stop is seen by the poller; destroy completes at once.
+reboot/start/stop is seen by the poller; destroy completes at once. A node
+deleted before its create was recorded is looked up at the provider by its
+token, so that nothing the create made is left running.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from services.common.db.session import session_scope
 from services.common.messaging import Envelope
 from services.common.states import ACTIONS, State, add_event, finish_operation, set_state
 from services.worker.calls import call_provider
+from services.worker.reap import placement_accounts, reap
 
 LOG = logging.getLogger(__name__)
 
@@ -49,7 +52,14 @@ def node_action(context: ServiceContext, envelope: Envelope, action_name: str) -
             else None
         )
         operation_id = node.operation_id
+        name = node.name
+        unrecorded = placement_accounts(node) if action_name == "delete" and target is None else []
     error: DriverError | None = None
+    if unrecorded:
+        try:
+            reap(context, node_id, name, unrecorded)
+        except DriverError as failed:
+            error = failed
     if target is not None and account is not None:
         driver = context.drivers.for_account(account)
         settings = context.config.worker

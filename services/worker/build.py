@@ -3,6 +3,11 @@
 Idempotent across redeliveries: the node id is the provider-side idempotency
 token, so a create repeated after a crash finds the node the first attempt
 made instead of making a second one.
+
+Delete always wins: when the node was deleted while its create ran, the
+server the create returns is destroyed at once; when a build message arrives
+for a node already deleted (redelivered after a crash), whatever the lost
+create made is looked up by its token and destroyed.
 """
 
 from __future__ import annotations
@@ -14,16 +19,19 @@ from typing import Any
 from drivers.common.ssh_keys import generate_key_pair
 from drivers.compute.base import NodeAuthSSHKey
 from drivers.errors import CapacityError, DriverError, NotFound, QuotaExceeded
+from services.common import quotas
 from services.common.context import ServiceContext
 from services.common.db.models import Account, Node
 from services.common.db.session import session_scope
 from services.common.errors import NotFound as CatalogEntryMissing
+from services.common.errors import ProjectQuotaExceeded
 from services.common.messaging import Envelope
 from services.common.states import State, Task, add_event, set_state
 from services.worker import health
 from services.worker.calls import call_provider
 from services.worker.catalog import driver_values
 from services.worker.progress import apply_provider_state, fail
+from services.worker.reap import destroy, placement_accounts, reap
 
 LOG = logging.getLogger(__name__)
 
@@ -36,6 +44,8 @@ PLACEMENT_FIELDS = (
     "size_id",
     "image_id",
     "price_per_hour",
+    "vcpus",
+    "ram_mb",
 )
 
 #: Errors that say "not here": try the next alternate placement.
@@ -51,10 +61,23 @@ class BuildPlan:
     placements: list[dict[str, Any]]
 
 
-def _plan(context: ServiceContext, node_id: str) -> BuildPlan | None:
+@dataclass(frozen=True)
+class Reap:
+    """The node was deleted: destroy whatever its build made at these accounts."""
+
+    node_id: str
+    name: str
+    account_ids: list[str]
+
+
+def _plan(context: ServiceContext, node_id: str) -> BuildPlan | Reap | None:
     with session_scope(context.sessions) as session:
         node = session.get(Node, node_id)
-        if node is None or node.task != Task.BUILDING.value or node.awaiting_provider:
+        if node is None:
+            return None
+        if node.task == Task.DELETING.value or node.state == State.DELETED.value:
+            return Reap(node.id, node.name, placement_accounts(node))
+        if node.task != Task.BUILDING.value or node.awaiting_provider:
             return None
         if node.ssh_private_key is None:
             private_key, public_key = generate_key_pair()
@@ -76,11 +99,16 @@ def build_node(context: ServiceContext, envelope: Envelope) -> None:
     if plan is None:
         LOG.info("node %s: nothing to build (duplicate message?)", envelope.payload["node_id"])
         return
+    if isinstance(plan, Reap):
+        reap(context, plan.node_id, plan.name, plan.account_ids)
+        return
     settings = context.config.worker
     failures: list[str] = []
-    for placement in plan.placements:
+    for index, placement in enumerate(plan.placements):
         where = f"{placement['provider']}/{placement['location_id']}/{placement['size_id']}"
         try:
+            if index > 0 and not _charge_for(context, plan.node_id, placement):
+                return  # deleted meanwhile: nothing was created here
             with session_scope(context.sessions) as session:
                 account = session.get(Account, placement["account_id"])
                 if account is None or account.deleted_at is not None:
@@ -104,7 +132,7 @@ def build_node(context: ServiceContext, envelope: Envelope) -> None:
                 retries=settings.provider_retries,
                 backoff=settings.provider_backoff,
             )
-        except FAILOVER_ERRORS as error:
+        except (*FAILOVER_ERRORS, ProjectQuotaExceeded) as error:
             failures.append(f"{where}: {error}")
             LOG.info(
                 "node %s: %s failed (%s), trying the next placement", plan.node_id, where, error
@@ -128,6 +156,25 @@ def build_node(context: ServiceContext, envelope: Envelope) -> None:
     _give_up(context, envelope, plan, "every placement failed: " + "; ".join(failures))
 
 
+def _charge_for(context: ServiceContext, node_id: str, placement: dict[str, Any]) -> bool:
+    """Move the node's quota charge to ``placement``'s size (raises
+    :class:`ProjectQuotaExceeded` if it does not fit); False if the node is
+    no longer being built."""
+    with session_scope(context.sessions) as session:
+        node = session.get(Node, node_id, with_for_update=True, populate_existing=True)
+        if node is None or node.task != Task.BUILDING.value:
+            return False
+        wanted = quotas.charge_of(placement)
+        held = node.charged or {}
+        quotas.charge(
+            session,
+            node.project_id,
+            [node],
+            {name: amount - int(held.get(name, 0)) for name, amount in wanted.items()},
+        )
+        return True
+
+
 def _created(
     context: ServiceContext,
     envelope: Envelope,
@@ -137,27 +184,37 @@ def _created(
     where: str,
 ) -> None:
     with context.outbox.transaction() as tx:
-        node = tx.session.get(Node, plan.node_id)
-        if node is None or node.task != Task.BUILDING.value:
-            return
-        for name in PLACEMENT_FIELDS:
-            setattr(node, name, placement.get(name))
-        node.provider_node_id = created.id
-        set_state(node, State.BUILDING)
-        node.awaiting_provider = True
-        add_event(
-            tx.session,
-            plan.operation_id,
-            f"{plan.name}: created at {where}",
-            provider_node_id=created.id,
+        node = tx.session.get(Node, plan.node_id, with_for_update=True, populate_existing=True)
+        tracked = node is not None and node.task == Task.BUILDING.value
+        if node is not None and tracked:
+            for name in PLACEMENT_FIELDS:
+                setattr(node, name, placement.get(name))
+            node.provider_node_id = created.id
+            set_state(node, State.BUILDING)
+            node.awaiting_provider = True
+            add_event(
+                tx.session,
+                plan.operation_id,
+                f"{plan.name}: created at {where}",
+                provider_node_id=created.id,
+            )
+            apply_provider_state(
+                tx,
+                node,
+                created,
+                timeout=context.config.worker.build_timeout,
+                request_id=envelope.request_id,
+            )
+        account = tx.session.get(Account, placement["account_id"])
+    if not tracked:
+        # Deleted (or given up on) while the provider created it: nobody
+        # would ever destroy this server but us.
+        LOG.warning(
+            "node %s: no longer wanted; destroying %s at %s", plan.node_id, created.id, where
         )
-        apply_provider_state(
-            tx,
-            node,
-            created,
-            timeout=context.config.worker.build_timeout,
-            request_id=envelope.request_id,
-        )
+        if account is not None:
+            destroy(context, account, created)
+        return
     LOG.info("node %s created at %s as %s", plan.node_id, where, created.id)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from services.common import leases
+from services.common import leases, quotas
 from services.common.consumer import QueueConsumer
 from services.common.context import ServiceContext
 from services.common.db.models import Account
@@ -62,6 +62,21 @@ def sync_due_catalogs(context: ServiceContext) -> None:
             catalog.sync_catalog(context, row.id)
 
 
+def reconcile_quotas(context: ServiceContext) -> int:
+    """Recompute every project's quota usage from what its resources hold
+    (one worker per interval); returns how many projects needed a fix."""
+    interval = context.config.worker.quota_reconcile_interval
+    if not leases.acquire(context.sessions, "quota-reconcile", context.identity, interval):
+        return 0
+    with session_scope(context.sessions) as session:
+        projects = quotas.projects_to_reconcile(session)
+    fixed = 0
+    for project_id in projects:
+        with session_scope(context.sessions) as session:
+            fixed += bool(quotas.reconcile(session, project_id))
+    return fixed
+
+
 def worker_components(context: ServiceContext) -> list[Component]:
     settings = context.config.worker
     consumer = QueueConsumer(
@@ -82,6 +97,11 @@ def worker_components(context: ServiceContext) -> list[Component]:
             lambda: sync_due_catalogs(context),
         ),
         Periodic("outbox-sweep", 10.0, lambda: context.outbox.sweep()),
+        Periodic(
+            "quota-reconcile",
+            settings.quota_reconcile_interval,
+            lambda: reconcile_quotas(context),
+        ),
     ]
 
 

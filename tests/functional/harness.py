@@ -167,6 +167,12 @@ def start_service(config: Config, migrate_database: bool = True) -> Service:
     service.keys["admin"] = bootstrap.create_key(context, service.projects["alpha"], "a", "admin")
     service.keys["member"] = bootstrap.create_key(context, service.projects["alpha"], "m", "member")
     service.keys["beta"] = bootstrap.create_key(context, service.projects["beta"], "b", "member")
+    service.keys["beta-admin"] = bootstrap.create_key(
+        context, service.projects["beta"], "ba", "admin"
+    )
+    service.keys["operator"] = bootstrap.create_key(
+        context, service.projects["alpha"], "o", "operator"
+    )
     return service
 
 

@@ -36,11 +36,14 @@ def test_members_cannot_do_admin_things(service):
     assert answer.status == 403 and answer.error["code"] == "forbidden"
 
 
-def test_admin_sees_all_projects_only_when_asked(service):
+def test_an_operator_sees_all_projects_only_when_asked(service):
     node = service.create_node("theirs", key="beta", wait=False)
-    assert service.call("GET", "/v1/nodes").body["nodes"] == []
-    listed = service.call("GET", "/v1/nodes?all_projects=1").body["nodes"]
+    assert service.call("GET", "/v1/nodes", key="operator").body["nodes"] == []
+    listed = service.call("GET", "/v1/nodes?all_projects=1", key="operator").body["nodes"]
     assert [n["id"] for n in listed] == [node["id"]]
+    # A project admin is an admin of its own project only.
+    assert service.call("GET", "/v1/nodes?all_projects=1").status == 403
+    assert service.call("GET", f"/v1/nodes/{node['id']}").status == 404
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,19 @@ def test_a_second_task_while_one_runs_is_409(service):
     conflict = service.call("POST", f"/v1/nodes/{node['id']}/action", body={"action": "stop"})
     assert conflict.status == 409
     assert conflict.error["code"] == "conflict" and "rebooting" in conflict.error["message"]
-    assert service.call("DELETE", f"/v1/nodes/{node['id']}").status == 409
+
+
+def test_delete_wins_over_a_running_task(service):
+    service.add_account("alpha", "slow", boot_delay=2.0)
+    node = service.create_node("slow-1", accounts=["slow"])
+    reboot = service.call("POST", f"/v1/nodes/{node['id']}/action", body={"action": "reboot"})
+    assert reboot.status == 202
+    deletion = service.call("DELETE", f"/v1/nodes/{node['id']}")
+    assert deletion.status == 202, deletion.body
+    assert service.wait_operation(deletion.body["operation"]["id"])["status"] == "succeeded"
+    assert service.operation(reboot.body["operation"]["id"])["status"] == "failed"
+    again = service.call("DELETE", f"/v1/nodes/{node['id']}")
+    assert again.status == 404
 
 
 def test_an_action_the_state_does_not_allow_is_409(service):
@@ -92,7 +104,8 @@ def test_deleting_a_failed_node_works(service):
 
 def test_services_register_and_heartbeat(service):
     services = wait_for(
-        lambda: service.call("GET", "/v1/services").body["services"], what="services"
+        lambda: service.call("GET", "/v1/services", key="operator").body["services"],
+        what="services",
     )
     assert {s["kind"] for s in services} >= {"scheduler", "worker"}
     assert all(s["alive"] for s in services)

@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 from sqlalchemy import update
 
-from services.common.db.models import Account, Project, utcnow
+from services.common import quotas
+from services.common.db.models import Account, utcnow
 from services.common.db.session import session_scope
 from tests.functional.harness import service_config, start_service, stop_service
 
@@ -185,9 +186,7 @@ def test_dry_run_plans_without_creating(clouds):
 
 def test_project_quota_is_enforced(clouds):
     with session_scope(clouds.context.sessions) as session:
-        session.execute(
-            update(Project).where(Project.id == clouds.projects["alpha"]).values(max_nodes=2)
-        )
+        quotas.set_limits(session, clouds.projects["alpha"], {"nodes": 2})
     clouds.create_node("one")
     answer = clouds.call("POST", "/v1/nodes", body={"name": "x", "image": "ubuntu", "count": 2})
     assert answer.status == 403 and answer.error["code"] == "quota_exceeded"

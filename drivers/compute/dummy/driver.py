@@ -303,6 +303,8 @@ class DummyNodeDriver(NodeDriver):
             db.execute(
                 "UPDATE nodes SET data = ? WHERE serial = ?", (json.dumps(to_dict(node)), serial)
             )
+        if self.faults.answer_delay:
+            time.sleep(self.faults.answer_delay)  # the simulated slow answer
         if answer_lost:
             raise timeout_error("create_node")
         return node

@@ -29,6 +29,8 @@ class DummyFaults:
     rate_limit_rate: float = 0.0
     retry_after: float = 0.05
     latency: float = 0.0
+    #: Seconds ``create_node`` takes to answer *after* it created the node (a slow answer).
+    answer_delay: float = 0.0
     reject_auth: bool = False
     seed: int = 0
     #: Which calls the rates, latency and auth faults hit (empty: every call).

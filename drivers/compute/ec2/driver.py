@@ -122,7 +122,7 @@ class EC2NodeDriver(NodeDriver):
             raise NotFound(f"instance {node_id} not found", provider=PROVIDER)
         return nodes[0]
 
-    def _by_token(self, token: str) -> Node | None:
+    def find_node_by_token(self, token: str, name: str | None = None) -> Node | None:
         nodes = self._describe(
             _filters(
                 {
@@ -153,7 +153,7 @@ class EC2NodeDriver(NodeDriver):
                 raise InvalidRequest(
                     "idempotency tokens are at most 64 ASCII characters", provider=PROVIDER
                 )
-            existing = self._by_token(idempotency_token)
+            existing = self.find_node_by_token(idempotency_token)
             if existing is not None:
                 return existing
         params: dict[str, Any] = {

@@ -181,13 +181,9 @@ class OpenStackNodeDriver(NodeDriver):
         ex_metadata: dict[str, str] | None = None,
     ) -> Node:
         if idempotency_token is not None:
-            # Nova filters by name (a regex) server-side; the token decides.
-            same_name = self._pages(
-                self.compute, "servers/detail", "servers", {"name": f"^{re.escape(name)}$"}
-            )
-            for node in map(parse.to_node, same_name):
-                if node.extra["metadata"].get(parse.TOKEN_KEY) == idempotency_token:
-                    return node
+            existing = self.find_node_by_token(idempotency_token, name)
+            if existing is not None:
+                return existing
         server: dict[str, Any] = {
             "name": name,
             "imageRef": image.id,
@@ -217,6 +213,16 @@ class OpenStackNodeDriver(NodeDriver):
             return parse.to_node(
                 {**created, "name": name, "status": "BUILD", "metadata": server["metadata"]}
             )
+
+    def find_node_by_token(self, token: str, name: str | None = None) -> Node | None:
+        # Nova filters by name (a regex) server-side; the token in the metadata decides.
+        query = {"name": f"^{re.escape(name)}$"} if name else {}
+        for node in map(
+            parse.to_node, self._pages(self.compute, "servers/detail", "servers", query)
+        ):
+            if node.extra["metadata"].get(parse.TOKEN_KEY) == token:
+                return node
+        return None
 
     def _ensure_key(self, public_key: str) -> str:
         """The name of a key pair holding ``public_key``, importing it once."""

@@ -86,22 +86,52 @@ class Project(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
-    #: Most nodes the project may have at once (None: no limit).
-    max_nodes: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
 
 
+class ProjectQuota(Base):
+    """A project's limits and usage: one row, so one conditional UPDATE charges
+    every resource of a change at once (see ``services/common/quotas.py``).
+
+    ``max_*`` is None for no limit. Prices are kept in micro-USD per hour, as
+    integers, so sums never drift.
+    """
+
+    __tablename__ = "project_quotas"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    max_nodes: Mapped[int | None] = mapped_column(BigInteger)
+    used_nodes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    max_vcpus: Mapped[int | None] = mapped_column(BigInteger)
+    used_vcpus: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    max_ram_mb: Mapped[int | None] = mapped_column(BigInteger)
+    used_ram_mb: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    max_price_per_hour: Mapped[int | None] = mapped_column(BigInteger)
+    used_price_per_hour: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    reconciled_at: Mapped[datetime.datetime | None]
+
+
 class ApiKey(Base):
-    """An API key, stored as the SHA-256 of the key (keys are random, 256 bits)."""
+    """An API key, stored as the SHA-256 of the key (keys are random, 256 bits).
+
+    ``prefix`` (the key's first characters) is all that is ever shown again.
+    """
 
     __tablename__ = "api_keys"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime.datetime | None]
+    last_used_at: Mapped[datetime.datetime | None]
     revoked_at: Mapped[datetime.datetime | None]
 
 
@@ -225,6 +255,10 @@ class Node(Base):
     size_id: Mapped[str | None] = mapped_column(String(128))
     image_id: Mapped[str | None] = mapped_column(String(255))
     price_per_hour: Mapped[float | None] = mapped_column(Float)
+    vcpus: Mapped[int | None] = mapped_column(Integer)
+    ram_mb: Mapped[int | None] = mapped_column(Integer)
+    #: What the node holds of its project's quota (released exactly once).
+    charged: Mapped[dict[str, Any]] = mapped_column(default=dict)
     alternates: Mapped[list[Any]] = mapped_column(default=list)
     provider_node_id: Mapped[str | None] = mapped_column(String(255))
     public_ips: Mapped[list[Any]] = mapped_column(default=list)
@@ -331,3 +365,25 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime.datetime] = mapped_column()
     last_run_at: Mapped[datetime.datetime | None]
+
+
+class AuditRecord(Base):
+    """One mutating API call: who, what, when, and how it ended. No bodies, no secrets."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (Index("ix_audit_records_project_created", "project_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, index=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    role: Mapped[str | None] = mapped_column(String(16))
+    #: The caller's project (the resource's may differ for an operator).
+    project_id: Mapped[str | None] = mapped_column(String(40))
+    method: Mapped[str] = mapped_column(String(8))
+    route: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(1024))
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(64))

@@ -17,12 +17,30 @@ from services.scheduler.requirements import OfferData, Requirements
 
 
 @dataclass(frozen=True)
+class QuotaRoom:
+    """What the project's quota still allows one node (None: no limit), in the
+    quota's stored units: vCPUs, MB of RAM, micro-USD per hour."""
+
+    vcpus: int | None = None
+    ram_mb: int | None = None
+    price_per_hour: int | None = None
+
+    @classmethod
+    def from_room(cls, room: dict[str, int | None]) -> QuotaRoom:
+        return cls(
+            vcpus=room.get("vcpus"),
+            ram_mb=room.get("ram_mb"),
+            price_per_hour=room.get("price_per_hour"),
+        )
+
+
+@dataclass(frozen=True)
 class FilterContext:
     """What filters may know besides the request: time, health, quota."""
 
     project_id: str | None
     now: datetime.datetime
-    quota_left: int | None = None  # None: no quota
+    quota: QuotaRoom = QuotaRoom()
 
 
 class Filter(abc.ABC):

@@ -32,6 +32,8 @@ class Placement:
     price_per_hour: float | None
     country: str
     zone: str  # the failure domain: the zone, or account/location without one
+    vcpus: int = 0
+    ram_mb: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -63,6 +65,8 @@ def to_placement(session: Session, offer: Offer, requirements: Requirements) -> 
         price_per_hour=offer.price_per_hour,
         country=offer.country,
         zone=zone_of(offer),
+        vcpus=offer.vcpus,
+        ram_mb=offer.ram_mb,
     )
 
 

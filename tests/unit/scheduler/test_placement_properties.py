@@ -19,7 +19,7 @@ from services.common.config import DatabaseSection
 from services.common.db.models import Account, Base, Image, Offer, Project, price_rank
 from services.common.db.session import make_engine, make_session_factory, session_scope
 from services.scheduler import filters as scheduler_filters
-from services.scheduler.filters import FilterContext
+from services.scheduler.filters import FilterContext, QuotaRoom
 from services.scheduler.offers import candidates
 from services.scheduler.policies import PlacementRequest
 from services.scheduler.policies.cheapest import Cheapest
@@ -189,16 +189,21 @@ SETTINGS = settings(
 )
 
 
-@SETTINGS
-@given(
-    catalog=catalog_strategy,
-    requirements=requirements_strategy,
-    quota_left=st.sampled_from([None, 5, 0, -1]),
+#: What a project's quota leaves: vCPUs, MB of RAM, micro-USD per hour (None: no limit).
+quota_rooms = st.builds(
+    QuotaRoom,
+    vcpus=st.sampled_from([None, 0, 1, 2, 5]),
+    ram_mb=st.sampled_from([None, 0, 2048, 5000]),
+    price_per_hour=st.sampled_from([None, 0, 15_000, 60_000, 10**9]),
 )
-def test_sql_selects_exactly_what_the_filters_allow(sessions, catalog, requirements, quota_left):
+
+
+@SETTINGS
+@given(catalog=catalog_strategy, requirements=requirements_strategy, quota=quota_rooms)
+def test_sql_selects_exactly_what_the_filters_allow(sessions, catalog, requirements, quota):
     offers = load(sessions, catalog)
     filters = scheduler_filters.enabled(scheduler_filters.DEFAULT_FILTERS)
-    context = FilterContext(project_id="p", now=NOW, quota_left=quota_left)
+    context = FilterContext(project_id="p", now=NOW, quota=quota)
     expected = brute_force(offers, requirements, context, filters)
     with session_scope(sessions) as session:
         selected = session.scalars(candidates(filters, requirements, context)).all()
@@ -211,13 +216,14 @@ def test_sql_selects_exactly_what_the_filters_allow(sessions, catalog, requireme
     catalog=catalog_strategy,
     requirements=requirements_strategy,
     filter_name=st.sampled_from(scheduler_filters.DEFAULT_FILTERS),
+    quota=quota_rooms,
 )
 def test_no_filter_lets_through_an_offer_that_violates_it(
-    sessions, catalog, requirements, filter_name
+    sessions, catalog, requirements, filter_name, quota
 ):
     offers = {identity(offer): offer for offer in load(sessions, catalog)}
     (only,) = scheduler_filters.enabled([filter_name])
-    context = FilterContext(project_id="p", now=NOW, quota_left=-1)
+    context = FilterContext(project_id="p", now=NOW, quota=quota)
     with session_scope(sessions) as session:
         selected = session.scalars(candidates([only], requirements, context)).all()
         for offer in selected:
