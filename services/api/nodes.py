@@ -19,7 +19,14 @@ from services.common import messaging, outbox, quotas
 from services.common.db.models import Node, Operation, new_id, utcnow
 from services.common.db.session import session_scope
 from services.common.errors import BrokerUnavailable, InvalidInput, NotFound
-from services.common.states import ACTIONS, State, Task, begin_action, begin_delete
+from services.common.states import (
+    ACTIONS,
+    AlreadyDeleting,
+    State,
+    Task,
+    begin_action,
+    begin_delete,
+)
 from services.scheduler import filters as scheduler_filters
 from services.scheduler.placement import plan_batch, request_from_spec
 from services.scheduler.policies import NoPlacement
@@ -204,9 +211,10 @@ def _start_action(request: ApiRequest, action_name: str, body: Any) -> Reply:
     def prepare(session: Session) -> Prepared:
         node = _load(session, request, node_id)
         if action_name == "delete":
-            if node.task == Task.DELETING.value:
-                raise _AlreadyDeleting(accepted([node], _operation_of(session, node)))
-            begin_delete(session, node)
+            try:
+                begin_delete(session, node)
+            except AlreadyDeleting:
+                raise _DeleteUnderWay(accepted([node], _operation_of(session, node))) from None
             action = ACTIONS["delete"]
         else:
             action = begin_action(session, node, action_name)
@@ -235,7 +243,7 @@ def action(request: ApiRequest) -> Reply:
     return _start_action(request, body["action"], body)
 
 
-class _AlreadyDeleting(Exception):
+class _DeleteUnderWay(Exception):
     def __init__(self, reply: Reply) -> None:
         self.reply = reply
 
@@ -252,8 +260,8 @@ def delete(request: ApiRequest) -> Reply:
     being deleted answers 202 with the delete's operation again."""
     try:
         return _start_action(request, "delete", None)
-    except _AlreadyDeleting as already:
-        return already.reply
+    except _DeleteUnderWay as under_way:
+        return under_way.reply
 
 
 def show(request: ApiRequest) -> Reply:

@@ -141,7 +141,33 @@ ACCOUNT_CREATE: dict[str, Any] = {
     },
 }
 
-BODIES = {"NodeCreate": NODE_CREATE, "NodeAction": NODE_ACTION, "AccountCreate": ACCOUNT_CREATE}
+KEY_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": NAME,
+        "role": {
+            "type": "string",
+            "enum": ["member", "admin"],
+            "description": "Operator keys are made only with overcast-manage",
+        },
+        "expires_in": {
+            "type": "integer",
+            "minimum": 60,
+            "maximum": 315360000,
+            "description": "Seconds until the key stops working (default: never)",
+        },
+        "project_id": {"type": "string", "maxLength": 40, "description": "Operators only"},
+    },
+}
+
+BODIES = {
+    "NodeCreate": NODE_CREATE,
+    "NodeAction": NODE_ACTION,
+    "AccountCreate": ACCOUNT_CREATE,
+    "KeyCreate": KEY_CREATE,
+}
 
 _validators = {
     name: jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())

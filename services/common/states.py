@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, object_session
 
 from services.common import quotas
 from services.common.db.models import Node, Operation, OperationEvent, utcnow
-from services.common.errors import Conflict
+from services.common.errors import Conflict, NotFound
 
 
 class State(enum.StrEnum):
@@ -97,6 +97,10 @@ TRANSITIONS: dict[Task | None, frozenset[State]] = {
 }
 
 
+class AlreadyDeleting(Conflict):
+    """A delete found the node already being deleted (answered like the first)."""
+
+
 class InvalidTransition(RuntimeError):
     """Code tried a state change the tables above do not allow."""
 
@@ -133,8 +137,8 @@ def begin_delete(session: Session, node: Node) -> Operation | None:
     """Make ``node``'s task ``deleting``, whatever task runs (delete always wins).
 
     Returns the operation of the task it took over (None if there was none).
-    Raises :class:`Conflict` only when the node is already being deleted or
-    is gone.
+    Raises :class:`AlreadyDeleting` when another delete got there first, and
+    :class:`NotFound` when the node is gone.
     """
     changed = cast(
         CursorResult[Any],
@@ -157,7 +161,9 @@ def begin_delete(session: Session, node: Node) -> Operation | None:
     previous_operation_id, previous_task = node.operation_id, node.task
     session.refresh(node)
     if changed != 1:
-        raise Conflict(f"node {node.id} is already being deleted", node_id=node.id, task=node.task)
+        if node.task == Task.DELETING.value:
+            raise AlreadyDeleting(f"node {node.id} is already being deleted", node_id=node.id)
+        raise NotFound(f"node {node.id} not found")
     if previous_task is None or previous_operation_id is None:
         return None
     taken_over = session.get(Operation, previous_operation_id)

@@ -79,7 +79,8 @@ def deployed(
     vhost: str,
     dummy_options: dict[str, Any] | None = None,
 ) -> Iterator[Deployment]:
-    """Config, schema, a project key and a dummy account; processes are the test's."""
+    """Config, schema, an operator key of project ``ci`` and a dummy account;
+    processes are the test's."""
     port = free_port()
     env = {
         "OVERCAST_DATABASE__CONNECTION": database,
@@ -96,7 +97,7 @@ def deployed(
     try:
         cluster.manage("db", "upgrade")
         cluster.manage("project", "create", "ci")
-        key = cluster.manage("key", "create", "ci", "--role", "admin")
+        key = cluster.manage("key", "create", "ci", "--role", "operator")
         dummy_state = tmp_path / "dummy-cloud.sqlite"
         options = {
             "state_path": str(dummy_state),

@@ -233,7 +233,11 @@ class DummyNodeDriver(NodeDriver):
     def created_count(self) -> int:
         """How many nodes were ever created (for duplicate checks in tests)."""
         with self._lock:
-            (count,) = self._db.execute("SELECT COALESCE(MAX(serial), 0) FROM nodes").fetchone()
+            # AUTOINCREMENT keeps the highest serial ever used, destroyed nodes included.
+            row = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'nodes'"
+            ).fetchone()
+        count = row[0] if row else 0
         return int(count)
 
     # -- nodes -------------------------------------------------------------

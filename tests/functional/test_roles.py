@@ -1,0 +1,194 @@
+"""Who may call what: every route x {member, admin, operator} x {own, other project}.
+
+Each row of ``EXPECTED`` is a route of the OpenAPI document and the status
+each role gets on its own project's resources and on another project's
+(``alpha`` is the callers' project, ``beta`` the other). Another project's
+resources must answer 404 -- as if they did not exist -- unless the caller is
+an operator. A route missing from the table fails the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from services.api.wsgi import ROUTES
+from services.common import bootstrap
+from tests.functional.harness import Service
+
+ROLES = ("member", "admin", "operator")
+CALLER = {"member": "member", "admin": "admin", "operator": "operator"}
+
+#: route -> {role: (status on own project, status on the other project)}
+EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
+    "healthz": {"member": (200, 200), "admin": (200, 200), "operator": (200, 200)},
+    "openapi": {"member": (200, 200), "admin": (200, 200), "operator": (200, 200)},
+    # A create names no project: it always makes the node in the caller's own.
+    "node_create": {"member": (200, 200), "admin": (200, 200), "operator": (200, 200)},
+    "node_index": {"member": (200, 403), "admin": (200, 403), "operator": (200, 200)},
+    "node_show": {"member": (200, 404), "admin": (200, 404), "operator": (200, 200)},
+    "node_delete": {"member": (202, 404), "admin": (202, 404), "operator": (202, 202)},
+    "node_action": {"member": (202, 404), "admin": (202, 404), "operator": (202, 202)},
+    "operation_index": {"member": (200, 403), "admin": (200, 403), "operator": (200, 200)},
+    "operation_show": {"member": (200, 404), "admin": (200, 404), "operator": (200, 200)},
+    "account_create": {"member": (403, 403), "admin": (201, 404), "operator": (201, 201)},
+    "account_index": {"member": (403, 403), "admin": (200, 403), "operator": (200, 200)},
+    "account_show": {"member": (403, 403), "admin": (200, 404), "operator": (200, 200)},
+    "account_delete": {"member": (403, 403), "admin": (204, 404), "operator": (204, 204)},
+    "account_sync": {"member": (403, 403), "admin": (202, 404), "operator": (202, 202)},
+    "locations": {"member": (200, 200), "admin": (200, 200), "operator": (200, 200)},
+    "sizes": {"member": (200, 200), "admin": (200, 200), "operator": (200, 200)},
+    "images": {"member": (200, 200), "admin": (200, 200), "operator": (200, 200)},
+    "offers": {"member": (200, 200), "admin": (200, 200), "operator": (200, 200)},
+    "quota_show": {"member": (200, 403), "admin": (200, 403), "operator": (200, 200)},
+    "key_index": {"member": (403, 403), "admin": (200, 403), "operator": (200, 200)},
+    "key_create": {"member": (403, 403), "admin": (201, 404), "operator": (201, 201)},
+    "key_show": {"member": (403, 403), "admin": (200, 404), "operator": (200, 200)},
+    "key_delete": {"member": (403, 403), "admin": (204, 404), "operator": (204, 204)},
+    "audit_index": {"member": (403, 403), "admin": (200, 403), "operator": (200, 200)},
+    "services": {"member": (403, 403), "admin": (403, 403), "operator": (200, 200)},
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    body: Any = None
+
+
+@dataclass
+class World:
+    """Resources of both projects that the calls name."""
+
+    service: Service
+    nodes: dict[str, dict[str, Any]]
+    accounts: dict[str, str]
+
+    def project(self, name: str) -> str:
+        return self.service.projects[name]
+
+    def fresh_node(self, project: str) -> str:
+        key = "member" if project == "alpha" else "beta"
+        return str(self.service.create_node(f"fresh-{project}", key=key)["id"])
+
+    def fresh_account(self, project: str) -> str:
+        return bootstrap.ensure_account(
+            self.service.context, self.project(project), f"spare-{id(object())}", "dummy", {}, {}
+        )
+
+    def fresh_key(self, project: str) -> str:
+        with_key = bootstrap.create_key(
+            self.service.context, self.project(project), "spare", "member"
+        )
+        answer = self.service.call("GET", "/v1/keys?all_projects=true&limit=1000", key="operator")
+        prefixes = {k["prefix"]: k["id"] for k in answer.body["keys"]}
+        return str(prefixes[with_key[:11]])
+
+
+def calls(world: World) -> dict[str, Callable[[str], Call]]:
+    """How to call each route for a project (``alpha`` own, ``beta`` other)."""
+    node = world.nodes
+    account = world.accounts
+
+    def listing(path: str) -> Callable[[str], Call]:
+        return lambda p: Call(
+            "GET", path if p == "alpha" else f"{path}?project_id={world.project(p)}"
+        )
+
+    return {
+        "healthz": lambda p: Call("GET", "/healthz"),
+        "openapi": lambda p: Call("GET", "/v1/openapi.json"),
+        "node_create": lambda p: Call(
+            "POST", "/v1/nodes", {"name": "plan", "image": "ubuntu", "dry_run": True}
+        ),
+        "node_index": listing("/v1/nodes"),
+        "node_show": lambda p: Call("GET", f"/v1/nodes/{node[p]['id']}"),
+        "node_delete": lambda p: Call("DELETE", f"/v1/nodes/{world.fresh_node(p)}"),
+        "node_action": lambda p: Call(
+            "POST", f"/v1/nodes/{world.fresh_node(p)}/action", {"action": "reboot"}
+        ),
+        "operation_index": listing("/v1/operations"),
+        "operation_show": lambda p: Call("GET", f"/v1/operations/{node[p]['operation_id']}"),
+        "account_create": lambda p: Call(
+            "POST",
+            "/v1/accounts",
+            {"name": f"new-{id(object())}", "provider": "dummy", "project_id": world.project(p)},
+        ),
+        "account_index": listing("/v1/accounts"),
+        "account_show": lambda p: Call("GET", f"/v1/accounts/{account[p]}"),
+        "account_delete": lambda p: Call("DELETE", f"/v1/accounts/{world.fresh_account(p)}"),
+        "account_sync": lambda p: Call("POST", f"/v1/accounts/{account[p]}/sync"),
+        "locations": lambda p: Call("GET", f"/v1/locations?account_id={account[p]}"),
+        "sizes": lambda p: Call("GET", f"/v1/sizes?account_id={account[p]}"),
+        "images": lambda p: Call("GET", f"/v1/images?account_id={account[p]}"),
+        "offers": lambda p: Call("GET", f"/v1/offers?account={account[p]}"),
+        "quota_show": listing("/v1/quota"),
+        "key_index": listing("/v1/keys"),
+        "key_create": lambda p: Call(
+            "POST", "/v1/keys", {"name": "made", "project_id": world.project(p)}
+        ),
+        "key_show": lambda p: Call("GET", f"/v1/keys/{world.fresh_key(p)}"),
+        "key_delete": lambda p: Call("DELETE", f"/v1/keys/{world.fresh_key(p)}"),
+        "audit_index": listing("/v1/audit"),
+        "services": lambda p: Call("GET", "/v1/services"),
+    }
+
+
+def test_every_route_has_a_row():
+    routes = {route.name for route in ROUTES}
+    assert routes == set(EXPECTED), (
+        f"routes without a row: {sorted(routes - set(EXPECTED))}; "
+        f"rows without a route: {sorted(set(EXPECTED) - routes)}"
+    )
+
+
+@pytest.fixture
+def world(service) -> World:
+    service.add_account("beta", "beta-cloud")
+    return World(
+        service=service,
+        nodes={
+            "alpha": service.create_node("own", key="member"),
+            "beta": service.create_node("theirs", key="beta"),
+        },
+        accounts={"alpha": service.accounts["dummy"], "beta": service.accounts["beta-cloud"]},
+    )
+
+
+def test_roles_and_projects_on_every_route(world):
+    document_routes = {
+        operation["operationId"]
+        for path in world.service.call("GET", "/v1/openapi.json", key=None).body["paths"].values()
+        for operation in path.values()
+    }
+    assert document_routes == set(EXPECTED)
+    how = calls(world)
+    wrong = []
+    for route, by_role in EXPECTED.items():
+        for role in ROLES:
+            for project, expected in zip(("alpha", "beta"), by_role[role], strict=True):
+                call = how[route](project)
+                answer = world.service.call(
+                    call.method, call.path, key=CALLER[role], body=call.body
+                )
+                if answer.status != expected:
+                    wrong.append(
+                        f"{route} as {role} on {project}: {answer.status} (expected {expected}) "
+                        f"{(answer.body or {}).get('error', '') if answer.status >= 400 else ''}"
+                    )
+                if answer.status >= 400:
+                    assert answer.error["request_id"] == answer.headers["X-Request-Id"]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_another_projects_catalog_looks_empty(world):
+    beta_account = world.accounts["beta"]
+    for path in ("locations", "sizes", "images"):
+        answer = world.service.call("GET", f"/v1/{path}?account_id={beta_account}", key="admin")
+        assert answer.body[path] == []
+    offers = world.service.call("GET", f"/v1/offers?account={beta_account}", key="admin")
+    assert offers.body["offers"] == []
