@@ -117,3 +117,26 @@ def test_unreachable_api_and_missing_key(service):
         main, ["node", "list"], env={"OVERCAST_KEY": "", "OVERCAST_CLIENT_CONFIG": "/nonexistent"}
     )
     assert no_key.exit_code == 2 and "no API key" in no_key.output
+
+
+def test_quota_keys_and_audit_from_the_cli(cli, service):
+    shown = cli("quota", "show")
+    assert shown.exit_code == 0, shown.output
+    assert "nodes" in shown.output and "unlimited" in shown.output
+    as_json = json.loads(cli("--json", "quota", "show").output)
+    assert as_json["quota"]["nodes"]["used"] == 0
+
+    made = cli("key", "create", "robot", "--role", "member", "--expires-in", "3600")
+    assert made.exit_code == 0, made.output
+    secret = made.stdout.strip().splitlines()[-1]
+    assert secret.startswith("oc_")
+    listed = cli("key", "list")
+    assert secret[:11] in listed.output and secret not in listed.output
+    key_id = next(line.split()[0] for line in listed.output.splitlines() if secret[:11] in line)
+    assert cli("key", "revoke", key_id).exit_code == 0
+    assert "revoked" in cli("key", "list").output
+
+    audit = cli("audit", "list", "--resource-id", key_id)
+    assert audit.exit_code == 0 and "key_delete" in audit.output
+    other = cli("--json", "quota", "show", "--project-id", service.projects["beta"])
+    assert other.exit_code != 0 and "operator" in other.output
