@@ -163,6 +163,12 @@ def release(session: Session, holder: Holder) -> None:
     holder.charged = {}
 
 
+def lock(session: Session, project_id: str) -> None:
+    """Hold the project's quota row until the transaction ends, reading it anew
+    (a no-op on SQLite, whose writers are serialized anyway)."""
+    session.get(ProjectQuota, project_id, with_for_update=True, populate_existing=True)
+
+
 def room(session: Session, project_id: str) -> dict[str, int | None]:
     """What the project may still add per resource (stored units; None: no limit)."""
     row = session.get(ProjectQuota, project_id)

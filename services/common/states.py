@@ -119,7 +119,7 @@ def begin_action(session: Session, node: Node, action_name: str) -> Action:
         ),
     ).rowcount
     if changed != 1:
-        session.refresh(node)
+        session.refresh(node, with_for_update=True)
         if node.task is not None:
             raise Conflict(
                 f"node {node.id} is busy: task {node.task} is running",
@@ -159,7 +159,8 @@ def begin_delete(session: Session, node: Node) -> Operation | None:
         ),
     ).rowcount
     previous_operation_id, previous_task = node.operation_id, node.task
-    session.refresh(node)
+    # A locking read sees the latest commit even under REPEATABLE READ (MariaDB).
+    session.refresh(node, with_for_update=True)
     if changed != 1:
         if node.task == Task.DELETING.value:
             raise AlreadyDeleting(f"node {node.id} is already being deleted", node_id=node.id)

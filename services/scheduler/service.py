@@ -89,7 +89,10 @@ def place_and_charge(
     attempts: int = 3,
 ) -> list[Placement]:
     """Decide, then charge the chosen size to the project's quota in the same
-    transaction; if another placement took the room meanwhile, decide again."""
+    transaction. The quota row is locked first (after the node's row), so on
+    PostgreSQL and MariaDB nothing takes the room in between; on SQLite, where
+    reads do not lock, a lost race decides again."""
+    quotas.lock(session, node.project_id)
     for _ in range(attempts):
         placements = decide(session, filters, policy, request)
         try:

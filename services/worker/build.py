@@ -148,6 +148,9 @@ def build_node(context: ServiceContext, envelope: Envelope) -> None:
             continue
         except DriverError as error:
             health.record_failure(context, placement["account_id"])
+            if error.transient:
+                # A timeout may strike after the provider acted: leave nothing behind.
+                _reap_quietly(context, plan, placement["account_id"])
             _give_up(context, envelope, plan, f"{where}: {error}")
             return
         health.record_success(context, account)
@@ -216,6 +219,19 @@ def _created(
             destroy(context, account, created)
         return
     LOG.info("node %s created at %s as %s", plan.node_id, where, created.id)
+
+
+def _reap_quietly(context: ServiceContext, plan: BuildPlan, account_id: str) -> None:
+    try:
+        reap(context, plan.node_id, plan.name, [account_id])
+    except DriverError as error:
+        LOG.warning(
+            "node %s: could not check %s for a server its failed create made (%s); "
+            "deleting the node will",
+            plan.node_id,
+            account_id,
+            error,
+        )
 
 
 def _give_up(context: ServiceContext, envelope: Envelope, plan: BuildPlan, reason: str) -> None:

@@ -38,7 +38,8 @@ def test_delete_during_a_slow_create_leaves_no_server(service, slowness):
         "POST", "/v1/nodes", body={"name": "doomed", "image": "ubuntu", "accounts": ["slow"]}
     )
     node_id = created.body["node"]["id"]
-    wait_for(lambda: node_in_task(service, node_id, "building"), what="the build to start")
+    wait_for(lambda: cloud.calls_started("create_node") == 1, what="the create to be under way")
+    assert node_in_task(service, node_id, "building")
 
     deletion = service.call("DELETE", f"/v1/nodes/{node_id}")
     assert deletion.status == 202, deletion.body
@@ -109,3 +110,29 @@ def test_a_second_delete_answers_like_the_first(service):
     assert second.body["operation"]["id"] == first.body["operation"]["id"]
     assert service.wait_operation(first.body["operation"]["id"])["status"] == "succeeded"
     assert service.call("DELETE", f"/v1/nodes/{node['id']}").status == 404
+
+
+def test_a_create_that_acted_but_never_answered_leaves_no_server(service):
+    """One create times out after the provider made the server, and every retry
+    fails before reaching it: once the retries run out the node fails, and the
+    server is not left running. (Seed 11 draws: error, error, timeout after
+    acting, error -- with 4 attempts, as the harness retries 3 times.)"""
+    service.add_account(
+        "alpha",
+        "mute",
+        faults={
+            "transient_error_rate": 0.7,
+            "timeout_rate": 0.3,
+            "seed": 11,
+            "operations": ["create_node"],
+        },
+    )
+    cloud = provider(service, "mute")
+    answer = service.call(
+        "POST", "/v1/nodes", body={"name": "mute", "image": "ubuntu", "accounts": ["mute"]}
+    )
+    operation = service.wait_operation(answer.body["operation"]["id"])
+    assert operation["status"] == "failed" and "internal error" in operation["error"]
+    assert cloud.created_count() == 1
+    assert cloud.list_nodes() == []
+    assert service.call("GET", "/v1/quota").body["quota"]["nodes"]["used"] == 0

@@ -47,6 +47,41 @@ def postgres_database() -> Iterator[str]:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+MARIADB_ADMIN = os.environ.get("OVERCAST_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306")
+
+
+def _mariadb_connect(database: str | None = None):  # type: ignore[no-untyped-def]
+    import pymysql
+
+    return pymysql.connect(
+        host="127.0.0.1", port=3306, user="root", database=database, connect_timeout=3
+    )
+
+
+def mariadb_reachable() -> bool:
+    try:
+        _mariadb_connect().close()
+        return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def mariadb_database() -> Iterator[str]:
+    """A fresh, empty MariaDB database; its SQLAlchemy URL. Dropped afterwards."""
+    need(mariadb_reachable(), f"MariaDB at {MARIADB_ADMIN}")
+    name = f"overcast_test_{uuid.uuid4().hex[:12]}"
+    connection = _mariadb_connect()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        yield f"{MARIADB_ADMIN}/{name}?charset=utf8mb4"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        connection.close()
+
+
 def rabbitmq_reachable() -> bool:
     if shutil.which("rabbitmqctl") is None:
         return False

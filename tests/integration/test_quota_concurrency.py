@@ -1,5 +1,5 @@
-"""Quotas hold under concurrency, through a real HTTP server, on SQLite and
-PostgreSQL: no two creates can take the last free unit."""
+"""Quotas hold under concurrency, through a real HTTP server, on SQLite,
+PostgreSQL and MariaDB: no two creates can take the last free unit."""
 
 from __future__ import annotations
 
@@ -19,20 +19,22 @@ from services.common.db.models import Node, ProjectQuota
 from services.common.db.session import session_scope
 from tests.functional.harness import Service, service_config, start_service, stop_service
 from tests.helpers import wait_for
-from tests.integration.services import postgres_database
+from tests.integration.services import mariadb_database, postgres_database
 
 pytestmark = pytest.mark.integration
 
 LIMIT = 10
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def served(request, tmp_path: Path) -> Iterator[tuple[Service, str]]:
     """The whole service with one API server (16 threads) on 127.0.0.1."""
     with ExitStack() as stack:
         database = None
         if request.param == "postgresql":
             database = stack.enter_context(postgres_database())
+        if request.param == "mariadb":
+            database = stack.enter_context(mariadb_database())
         service = start_service(service_config(tmp_path, database))
         stack.callback(stop_service, service)
         service.add_account("alpha", "dummy")

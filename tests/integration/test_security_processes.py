@@ -41,7 +41,10 @@ def test_a_revoked_key_is_refused_by_a_second_api_process_within_a_second(slow_c
     headers = {"Authorization": f"Bearer {key}"}
 
     def status_on_second() -> int:
-        return requests.get(f"{second_url}/v1/nodes", headers=headers, timeout=5).status_code
+        try:
+            return requests.get(f"{second_url}/v1/nodes", headers=headers, timeout=5).status_code
+        except requests.ConnectionError:
+            return 0  # not listening yet
 
     wait_for(lambda: status_on_second() == 200, timeout=30, what="the second API process")
     assert slow_create.call("DELETE", f"/v1/keys/{key_id}").status_code == 204

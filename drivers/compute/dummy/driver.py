@@ -149,6 +149,10 @@ class DummyNodeDriver(NodeDriver):
     def _inject_faults(self, operation: str, acts: bool = False) -> bool:
         return self._injector.inject(operation, acts)
 
+    def calls_started(self, operation: str) -> int:
+        """How many ``operation`` calls this instance began (finished or not)."""
+        return self._injector.started[operation]
+
     # -- storage -----------------------------------------------------------
 
     @contextmanager

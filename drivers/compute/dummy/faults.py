@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,12 +54,16 @@ class FaultInjector:
         self.faults = faults
         self._random = random.Random(faults.seed)
         self._lock = threading.Lock()
+        #: Calls started, by operation (so tests can wait for a call to be under way).
+        self.started: Counter[str] = Counter()
 
     def inject(self, operation: str, acts: bool = False) -> bool:
         """Raise the fault drawn for this call. For a call that ``acts`` (creates
         something), a timeout is returned instead: the caller does the work and
         then times out, like a real provider whose answer was lost."""
         faults = self.faults
+        with self._lock:
+            self.started[operation] += 1
         if faults.operations and operation not in faults.operations:
             return False
         if faults.latency:
