@@ -162,11 +162,32 @@ KEY_CREATE: dict[str, Any] = {
     },
 }
 
+LIMIT = {"description": "null: no limit"}
+QUOTA_UPDATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "project_id": {"type": "string", "maxLength": 40, "description": "Default: your own"},
+        "nodes": {**LIMIT, "type": ["integer", "null"], "minimum": 0, "maximum": 10**9},
+        "vcpus": {**LIMIT, "type": ["integer", "null"], "minimum": 0, "maximum": 10**9},
+        "ram_mb": {**LIMIT, "type": ["integer", "null"], "minimum": 0, "maximum": 10**12},
+        "price_per_hour": {
+            **LIMIT,
+            "type": ["number", "null"],
+            "minimum": 0,
+            "maximum": 10**6,
+            "description": "USD per hour; null: no limit",
+        },
+    },
+}
+
 BODIES = {
     "NodeCreate": NODE_CREATE,
     "NodeAction": NODE_ACTION,
     "AccountCreate": ACCOUNT_CREATE,
     "KeyCreate": KEY_CREATE,
+    "QuotaUpdate": QUOTA_UPDATE,
 }
 
 _validators = {

@@ -160,6 +160,15 @@ ROUTES: list[Route] = [
         query=("project_id",),
     ),
     Route(
+        "quota_update",
+        "/v1/quota",
+        "PATCH",
+        quota.update,
+        "Set a project's quota limits (operator)",
+        "QuotaUpdate",
+        role="operator",
+    ),
+    Route(
         "key_index",
         "/v1/keys",
         "GET",

@@ -83,6 +83,26 @@ def test_quota_shows_limits_and_is_per_project(service):
     assert service.call("GET", peek, key="operator").status == 200
 
 
+def test_an_operator_sets_limits_over_the_api(service):
+    beta = service.projects["beta"]
+    answer = service.call(
+        "PATCH",
+        "/v1/quota",
+        key="operator",
+        body={"project_id": beta, "nodes": 3, "price_per_hour": 0.5},
+    )
+    assert answer.status == 200, answer.body
+    assert answer.body["quota"]["nodes"]["limit"] == 3
+    assert answer.body["quota"]["price_per_hour"]["limit"] == 0.5
+    cleared = service.call(
+        "PATCH", "/v1/quota", key="operator", body={"project_id": beta, "nodes": None}
+    ).body["quota"]
+    assert cleared["nodes"]["limit"] is None and cleared["price_per_hour"]["limit"] == 0.5
+    bad = service.call("PATCH", "/v1/quota", key="operator", body={"nodes": -1})
+    assert bad.status == 400 and bad.error["field"] == "nodes"
+    assert service.call("PATCH", "/v1/quota", body={"nodes": 1000}).status == 403
+
+
 def test_manage_sets_each_quota_and_unlimited_clears_one(service):
     config = service.context.config
     env = {

@@ -44,6 +44,7 @@ EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
     "images": {"member": (200, 200), "admin": (200, 200), "operator": (200, 200)},
     "offers": {"member": (200, 200), "admin": (200, 200), "operator": (200, 200)},
     "quota_show": {"member": (200, 403), "admin": (200, 403), "operator": (200, 200)},
+    "quota_update": {"member": (403, 403), "admin": (403, 403), "operator": (200, 200)},
     "key_index": {"member": (403, 403), "admin": (200, 403), "operator": (200, 200)},
     "key_create": {"member": (403, 403), "admin": (201, 404), "operator": (201, 201)},
     "key_show": {"member": (403, 403), "admin": (200, 404), "operator": (200, 200)},
@@ -127,6 +128,9 @@ def calls(world: World) -> dict[str, Callable[[str], Call]]:
         "images": lambda p: Call("GET", f"/v1/images?account_id={account[p]}"),
         "offers": lambda p: Call("GET", f"/v1/offers?account={account[p]}"),
         "quota_show": listing("/v1/quota"),
+        "quota_update": lambda p: Call(
+            "PATCH", "/v1/quota", {"project_id": world.project(p), "vcpus": 1000}
+        ),
         "key_index": listing("/v1/keys"),
         "key_create": lambda p: Call(
             "POST", "/v1/keys", {"name": "made", "project_id": world.project(p)}
