@@ -9,7 +9,9 @@ request, served the same way). A load generator in its own process
 The project has a node quota, so every create checks it. ``--existing``
 measures the create again once the project already holds that many live
 nodes (written straight into the database): the quota check must not grow
-with the project.
+with the project. At each size it also times the check alone, 300 times:
+the conditional UPDATE of the project's usage row that creates run now, and
+the count of the project's live nodes that they ran before.
 
     python bench/accept.py [--seconds 10] [--connections 32] [--existing 0,50000]
 """
@@ -99,6 +101,42 @@ def populate(database: str, total: int) -> None:
     engine.dispose()
 
 
+def time_quota_checks(database: str, samples: int = 300) -> tuple[float, float]:
+    """p50 (ms) of the quota check as it is, and of the node count it replaced."""
+    from sqlalchemy import create_engine, func, select
+
+    from bench.common import percentile
+    from services.common import quotas
+    from services.common.db.models import Node, Project
+    from services.common.db.session import make_session_factory
+
+    engine = create_engine(database)
+    sessions = make_session_factory(engine)
+    charge, count = [], []
+    with sessions() as session:
+        project_id = session.scalar(select(Project.id).where(Project.name == "ci"))
+    for _ in range(samples):
+        with sessions() as session:
+            began = time.perf_counter()
+            quotas.charge(session, project_id, [Node(charged={})], {"nodes": 1})
+            charge.append(time.perf_counter() - began)
+            session.rollback()
+            began = time.perf_counter()
+            session.scalar(
+                select(func.count())
+                .select_from(Node)
+                .where(
+                    Node.project_id == project_id,
+                    Node.deleted_at.is_(None),
+                    Node.state != "error",
+                )
+            )
+            count.append(time.perf_counter() - began)
+            session.rollback()
+    engine.dispose()
+    return percentile(charge, 0.5) * 1000, percentile(count, 0.5) * 1000
+
+
 def line(name: str, result: dict[str, Any]) -> str:
     return (
         f"{name:36}{result['rps']:9.0f} req/s  p50 {result['p50_ms']:7.1f} ms  "
@@ -150,8 +188,10 @@ def main() -> None:
             wait_up(f"http://127.0.0.1:{bare_port}/")
             post = ("--method", "POST", "--body", BODY)
             creates: list[tuple[int, dict[str, Any]]] = []
+            checks: list[tuple[int, float, float]] = []
             for size in sizes:
                 populate(database, size)
+                checks.append((size, *time_quota_checks(database)))
                 creates.append(
                     (
                         size,
@@ -180,6 +220,11 @@ def main() -> None:
     print(f"{args.connections} connections, {args.seconds:.0f} s each, one API process")
     for size, result in creates:
         print(line(f"POST /v1/nodes, {size} nodes in project", result))
+    for size, charge_ms, count_ms in checks:
+        print(
+            f"quota check, {size:6} nodes in project: conditional UPDATE p50 {charge_ms:6.2f} ms "
+            f"(the live-node count it replaced: p50 {count_ms:6.2f} ms)"
+        )
     print(line("bare INSERT + persistent publish", baseline))
     print(line("GET /v1/nodes?limit=100", listing))
     print(f"accept ratio overcast/bare: {ours['rps'] / baseline['rps']:.2f} (target >= 0.60)")
