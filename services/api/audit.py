@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from services.api.auth import Principal
 from services.common.db.models import AuditRecord, new_id, utcnow
 from services.common.db.session import SessionFactory, session_scope
+from services.common.errors import DatabaseUnavailable
 
 LOG = logging.getLogger(__name__)
 
@@ -34,7 +35,19 @@ class Call:
 
 
 def record(sessions: SessionFactory, call: Call, status: int) -> None:
-    """Write ``call``'s record; a failure to do so is logged, never raised."""
+    """Write ``call``'s record; a failure to do so is logged, never raised.
+
+    A call refused because the database is down changed nothing, and its
+    record could not be written either: it is logged instead of waiting for
+    the database a second time."""
+    if call.error_code == DatabaseUnavailable.code:
+        LOG.warning(
+            "not audited (database unavailable): %s %s [%s]",
+            call.method,
+            call.route,
+            call.request_id,
+        )
+        return
     principal = call.principal
     row = AuditRecord(
         id=new_id("aud"),
