@@ -45,6 +45,7 @@ _BUILTIN: dict[tuple[DriverType, str], str] = {
     (DriverType.COMPUTE, "local"): "drivers.compute.local:LocalNodeDriver",
     (DriverType.COMPUTE, "ec2"): "drivers.compute.ec2:EC2NodeDriver",
     (DriverType.COMPUTE, "openstack"): "drivers.compute.openstack:OpenStackNodeDriver",
+    (DriverType.STORAGE, "local"): "drivers.storage.local:LocalStorageDriver",
 }
 
 _lock = threading.Lock()

@@ -6,7 +6,12 @@ can decide from the class alone what to do next::
     DriverError                 base of everything a driver raises on purpose
     ├── AuthError               credentials rejected or not allowed: fail, do not retry
     ├── NotFound                the resource does not exist (any more)
+    │   ├── ContainerNotFound   a storage container
+    │   └── ObjectNotFound      a stored object
     ├── InvalidRequest          the provider rejected the request as malformed: fail
+    │   ├── ContainerNotEmpty   deleting a container that still holds objects
+    │   └── ContainerExists     creating a container whose name is taken
+    ├── HashMismatch            bytes stored or read differ from the bytes sent: nothing kept
     ├── NotSupported            the driver does not implement this operation
     ├── RateLimited             slow down; ``retry_after`` seconds if the provider said
     ├── CapacityError           no capacity for that size at that location: fail over
@@ -45,8 +50,39 @@ class NotFound(DriverError):
     """The node, image, size, volume or key pair does not exist."""
 
 
+class ContainerNotFound(NotFound):
+    """The storage container does not exist."""
+
+
+class ObjectNotFound(NotFound):
+    """The object does not exist in its container."""
+
+
 class InvalidRequest(DriverError):
     """The provider rejected the request as invalid; repeating it will not help."""
+
+
+class ContainerNotEmpty(InvalidRequest):
+    """The container still holds objects; delete them first."""
+
+
+class ContainerExists(InvalidRequest):
+    """A container with that name exists already."""
+
+
+class HashMismatch(DriverError):
+    """The checksum of what was stored or read is not that of the bytes sent.
+
+    An upload that raises it has kept nothing; a download that raises it has
+    written nothing where it was asked to.
+    """
+
+    def __init__(
+        self, message: str, *, expected: str, actual: str, provider: str | None = None
+    ) -> None:
+        super().__init__(f"{message}: expected {expected}, got {actual}", provider=provider)
+        self.expected = expected
+        self.actual = actual
 
 
 class NotSupported(DriverError):

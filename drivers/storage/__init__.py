@@ -1,0 +1,1 @@
+"""Object storage drivers: one module per provider, on the contract in ``base``."""
