@@ -46,6 +46,7 @@ _BUILTIN: dict[tuple[DriverType, str], str] = {
     (DriverType.COMPUTE, "ec2"): "drivers.compute.ec2:EC2NodeDriver",
     (DriverType.COMPUTE, "openstack"): "drivers.compute.openstack:OpenStackNodeDriver",
     (DriverType.STORAGE, "local"): "drivers.storage.local:LocalStorageDriver",
+    (DriverType.STORAGE, "s3"): "drivers.storage.s3:S3StorageDriver",
 }
 
 _lock = threading.Lock()

@@ -197,9 +197,11 @@ class Connection:
         timeout: float | tuple[float, float] | None = None,
         idempotent: bool | None = None,
         expect: tuple[int, ...] = (),
+        stream: bool = False,
     ) -> requests.Response:
         """Send a request, retrying where safe; return a 2xx (or ``expect``) response.
 
+        With ``stream``, the body is read by the caller (``iter_content``).
         Raises a :class:`DriverError` subclass for every other outcome.
         """
         method = method.upper()
@@ -218,6 +220,7 @@ class Connection:
                     data=data,
                     headers=headers,
                     timeout=timeout or self.timeout,
+                    stream=stream,
                 )
             except (requests.ConnectionError, requests.Timeout) as error:
                 LOG.debug(

@@ -1,7 +1,9 @@
-"""AWS Signature Version 4 for Query API requests.
+"""AWS Signature Version 4: signed headers (EC2 Query API, S3) and presigned URLs (S3).
 
 https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
-Only what the EC2 Query API needs: any method, any headers, a body.
+Any method, any headers, a body. S3 sends paths already percent-encoded
+(``encoded_path=True``: signed as sent, not encoded twice) and may sign a
+precomputed or ``UNSIGNED-PAYLOAD`` payload hash.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ def sign(
     region: str,
     service: str,
     now: datetime.datetime | None = None,
+    *,
+    encoded_path: bool = False,
+    payload_hash: str | None = None,
 ) -> dict[str, str]:
     """The headers to add so the request is signed (X-Amz-Date, Authorization, ...)."""
     moment = (now or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
@@ -83,11 +88,11 @@ def sign(
     names = sorted(all_headers)
     canonical_headers = "".join(f"{name}:{' '.join(all_headers[name].split())}\n" for name in names)
     signed_headers = ";".join(names)
-    payload_hash = hashlib.sha256(body).hexdigest()
+    payload_hash = payload_hash or hashlib.sha256(body).hexdigest()
     canonical_request = "\n".join(
         [
             method.upper(),
-            quote(parts.path or "/", safe="/-_.~"),
+            (parts.path or "/") if encoded_path else quote(parts.path or "/", safe="/-_.~"),
             canonical_query(parts.query),
             canonical_headers,
             signed_headers,
@@ -113,3 +118,49 @@ def sign(
         f"SignedHeaders={signed_headers}, Signature={signature}"
     )
     return added
+
+
+def presign(
+    method: str,
+    url: str,
+    credentials: Credentials,
+    region: str,
+    service: str,
+    expires: int,
+    now: datetime.datetime | None = None,
+) -> str:
+    """``url`` (path already percent-encoded) with a query-string signature valid
+    ``expires`` seconds, for a client that holds no credentials."""
+    moment = (now or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
+    amz_date = moment.strftime("%Y%m%dT%H%M%SZ")
+    scope = f"{amz_date[:8]}/{region}/{service}/aws4_request"
+    parts = urlsplit(url)
+    query = {
+        "X-Amz-Algorithm": ALGORITHM,
+        "X-Amz-Credential": f"{credentials.access_key}/{scope}",
+        "X-Amz-Date": amz_date,
+        "X-Amz-Expires": str(expires),
+        "X-Amz-SignedHeaders": "host",
+    }
+    if credentials.session_token:
+        query["X-Amz-Security-Token"] = credentials.session_token
+    query_text = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in sorted(query.items()))
+    canonical_request = "\n".join(
+        [
+            method.upper(),
+            parts.path or "/",
+            canonical_query(query_text),
+            f"host:{parts.netloc}\n",
+            "host",
+            "UNSIGNED-PAYLOAD",
+        ]
+    )
+    string_to_sign = "\n".join(
+        [ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
+    )
+    signature = hmac.new(
+        signing_key(credentials.secret_key, amz_date[:8], region, service),
+        string_to_sign.encode(),
+        hashlib.sha256,
+    ).hexdigest()
+    return f"{url}?{query_text}&X-Amz-Signature={signature}"

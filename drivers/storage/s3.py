@@ -1,0 +1,596 @@
+"""``s3``: Amazon S3 and S3-compatible stores (Ceph RGW, MinIO) over SigV4 and requests.
+
+Addressing is virtual-host style on AWS and path style with an ``endpoint``
+(``path_style`` overrides). Uploads of unknown length are multipart: parts
+of ``part_size`` bytes, up to ``parallel_parts`` in flight, each sent with
+``Content-MD5`` and its returned ETag checked; the part size doubles every
+1,000 parts so the 10,000-part limit is never reached (8 MiB parts reach
+about 8 TB). Any failure aborts the multipart upload, leaving no parts.
+
+Hashes: a single-PUT object's ETag is its MD5 and is checked on upload and
+download. A multipart object's ETag is the MD5 of its parts' MD5s; Overcast
+records its first part size in ``x-amz-meta-overcast-part-size``, so its
+downloads are checked against the ETag too. Objects from elsewhere with a
+multipart ETag are not checked (``hash_type`` None).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import hashlib
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+from xml.sax.saxutils import escape
+
+import requests
+from lxml import etree
+
+from drivers.common.http import Connection
+from drivers.compute.ec2.signing import Credentials, presign, sign
+from drivers.errors import (
+    AuthError,
+    ContainerExists,
+    ContainerNotEmpty,
+    ContainerNotFound,
+    DriverError,
+    HashMismatch,
+    InvalidRequest,
+    ObjectNotFound,
+    ProviderError,
+    RateLimited,
+)
+from drivers.storage.base import (
+    CHUNK_SIZE,
+    Container,
+    Object,
+    ObjectListing,
+    StorageDriver,
+    StorageFeatures,
+    validate_key,
+    verified,
+)
+
+PROVIDER = "s3"
+MIB = 1024 * 1024
+MAX_PART = 5 * 1024 * MIB
+PART_SIZE_META = "overcast-part-size"
+PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+
+AUTH_CODES = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
+)
+
+
+def part_size_at(base: int, number: int) -> int:
+    """The size of part ``number`` (1-based): ``base``, doubling every 1,000 parts."""
+    return min(MAX_PART, base << ((number - 1) // 1000))
+
+
+def _text(element: Any, name: str) -> str:
+    found = element.find(f"{{*}}{name}")
+    return "" if found is None or found.text is None else str(found.text)
+
+
+def error_of(response: requests.Response) -> DriverError:
+    """Map an S3 error answer (XML body, or only a status for HEAD) to the tree."""
+    code, message = "", response.reason or ""
+    if response.content:
+        try:
+            root = etree.fromstring(response.content, PARSER)
+            code, message = _text(root, "Code"), _text(root, "Message") or message
+        except etree.XMLSyntaxError:
+            pass
+    text = f"{code or response.status_code}: {message}"
+    status = response.status_code
+    if code in AUTH_CODES or status in (401, 403):
+        return AuthError(text, provider=PROVIDER)
+    if code == "NoSuchBucket":
+        return ContainerNotFound(text, provider=PROVIDER)
+    if code in ("NoSuchKey", "NoSuchUpload") or status == 404:
+        return ObjectNotFound(text, provider=PROVIDER)
+    if code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+        return ContainerExists(text, provider=PROVIDER)
+    if code == "BucketNotEmpty":
+        return ContainerNotEmpty(text, provider=PROVIDER)
+    if code in ("BadDigest", "InvalidDigest"):
+        return HashMismatch(text, expected="Content-MD5 sent", actual="bytes received")
+    if code == "SlowDown" or status == 429:
+        return RateLimited(text, provider=PROVIDER)
+    if status >= 500:
+        return ProviderError(text, transient=True, status=status, provider=PROVIDER)
+    return InvalidRequest(text, provider=PROVIDER)
+
+
+class S3StorageDriver(StorageDriver):
+    name = "Amazon S3"
+    provider = PROVIDER
+    features = StorageFeatures(server_side_copy=True, object_url=True, hash_type="md5")
+
+    def __init__(
+        self,
+        key: str,
+        secret: str,
+        region: str = "us-east-1",
+        endpoint: str | None = None,
+        token: str | None = None,
+        path_style: bool | None = None,
+        part_size: int = 8 * MIB,
+        parallel_parts: int = 4,
+        timeout: tuple[float, float] = (10.0, 120.0),
+        **_options: Any,
+    ) -> None:
+        if not 5 * MIB <= part_size <= MAX_PART:
+            raise InvalidRequest("part_size must be 5 MiB to 5 GiB", provider=PROVIDER)
+        self.credentials = Credentials(key, secret, token)
+        self.region = region
+        self.endpoint = (endpoint or f"https://s3.{region}.amazonaws.com").rstrip("/")
+        self.path_style = endpoint is not None if path_style is None else path_style
+        self.part_size = part_size
+        self.parallel_parts = max(1, parallel_parts)
+        self.connection = Connection(
+            self.endpoint, provider=PROVIDER, timeout=timeout, error_mapper=error_of
+        )
+
+    # -- requests ----------------------------------------------------------
+
+    def _url(self, bucket: str | None = None, key: str | None = None) -> str:
+        path = "" if key is None else quote(key, safe="/-_.~")
+        if bucket is None:
+            return f"{self.endpoint}/"
+        if self.path_style:
+            return (
+                f"{self.endpoint}/{bucket}/{path}"
+                if key is not None
+                else f"{self.endpoint}/{bucket}"
+            )
+        parts = urlsplit(self.endpoint)
+        return f"{parts.scheme}://{bucket}.{parts.netloc}/{path}"
+
+    def _call(
+        self,
+        method: str,
+        bucket: str | None = None,
+        key: str | None = None,
+        *,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"",
+        stream: bool = False,
+        idempotent: bool | None = None,
+    ) -> requests.Response:
+        url = self._url(bucket, key)
+        if query:
+            url += "?" + "&".join(
+                f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" if v != "" else quote(k)
+                for k, v in sorted(query.items())
+            )
+        all_headers = {"x-amz-content-sha256": hashlib.sha256(body).hexdigest(), **(headers or {})}
+        signed = sign(
+            method,
+            url,
+            all_headers,
+            body,
+            self.credentials,
+            self.region,
+            "s3",
+            encoded_path=True,
+        )
+        return self.connection.request(
+            method,
+            url,
+            data=body or None,
+            headers={**all_headers, **signed},
+            stream=stream,
+            idempotent=idempotent,
+        )
+
+    def _xml(self, response: requests.Response) -> Any:
+        try:
+            return etree.fromstring(response.content, PARSER)
+        except etree.XMLSyntaxError:
+            raise ProviderError("invalid XML in an S3 answer", provider=PROVIDER) from None
+
+    # -- containers --------------------------------------------------------
+
+    def iterate_containers(self) -> Iterator[Container]:
+        token = None
+        while True:
+            query = {"continuation-token": token} if token else None
+            root = self._xml(self._call("GET", query=query))
+            for bucket in root.iterfind("{*}Buckets/{*}Bucket"):
+                yield Container(
+                    name=_text(bucket, "Name"),
+                    provider=PROVIDER,
+                    extra={"created_at": _text(bucket, "CreationDate")},
+                )
+            token = _text(root, "ContinuationToken")
+            if not token:
+                return
+
+    def get_container(self, name: str) -> Container:
+        try:
+            response = self._call("HEAD", name)
+        except ObjectNotFound:
+            raise ContainerNotFound(f"container {name} not found", provider=PROVIDER) from None
+        region = response.headers.get("x-amz-bucket-region", self.region)
+        return Container(name=name, provider=PROVIDER, location=region)
+
+    def create_container(self, name: str, location: str | None = None) -> Container:
+        region = location or self.region
+        # us-east-1 answers 200 to re-creating a bucket one owns: ask first.
+        try:
+            self.get_container(name)
+        except ContainerNotFound:
+            pass
+        else:
+            raise ContainerExists(f"container {name} exists", provider=PROVIDER)
+        body = b""
+        if region != "us-east-1":
+            body = (
+                '<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                f"<LocationConstraint>{escape(region)}</LocationConstraint>"
+                "</CreateBucketConfiguration>"
+            ).encode()
+        self._call("PUT", name, body=body, idempotent=False)
+        return Container(name=name, provider=PROVIDER, location=region)
+
+    def delete_container(self, name: str) -> None:
+        try:
+            self._call("DELETE", name)
+        except ObjectNotFound:
+            raise ContainerNotFound(f"container {name} not found", provider=PROVIDER) from None
+
+    # -- objects -----------------------------------------------------------
+
+    def list_objects(
+        self,
+        container: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        marker: str | None = None,
+        limit: int = 1000,
+    ) -> ObjectListing:
+        query = {"list-type": "2", "max-keys": str(min(limit, 1000)), "prefix": prefix}
+        if delimiter:
+            query["delimiter"] = delimiter
+        if marker:
+            query["start-after"] = marker
+        root = self._xml(self._call("GET", container, query=query))
+        objects = tuple(
+            Object(
+                container=container,
+                name=_text(item, "Key"),
+                size=int(_text(item, "Size") or 0),
+                hash=_text(item, "ETag").strip('"') or None,
+                hash_type=None if "-" in _text(item, "ETag") else "md5",
+                last_modified=datetime.datetime.fromisoformat(
+                    _text(item, "LastModified").replace("Z", "+00:00")
+                ),
+            )
+            for item in root.iterfind("{*}Contents")
+        )
+        prefixes = tuple(_text(item, "Prefix") for item in root.iterfind("{*}CommonPrefixes"))
+        truncated = _text(root, "IsTruncated") == "true"
+        names = sorted([o.name for o in objects] + list(prefixes))
+        return ObjectListing(objects, prefixes, names[-1] if truncated and names else None)
+
+    def get_object(self, container: str, name: str) -> Object:
+        validate_key(name)
+        headers = self._head(container, name)
+        return self._to_object(container, name, headers)
+
+    def _head(self, container: str, name: str) -> Mapping[str, str]:
+        try:
+            return self._call("HEAD", container, name).headers
+        except ObjectNotFound:
+            self.get_container(container)  # ContainerNotFound if that is what is missing
+            raise ObjectNotFound(
+                f"object {container}/{name} not found", provider=PROVIDER
+            ) from None
+
+    def _to_object(self, container: str, name: str, headers: Mapping[str, str]) -> Object:
+        etag = headers.get("ETag", "").strip('"')
+        metadata = {
+            k[len("x-amz-meta-") :]: v
+            for k, v in headers.items()
+            if k.lower().startswith("x-amz-meta-")
+        }
+        part_size = metadata.pop(PART_SIZE_META, None)
+        modified = headers.get("Last-Modified")
+        return Object(
+            container=container,
+            name=name,
+            size=int(headers.get("Content-Length", 0)),
+            hash=etag or None,
+            hash_type="md5"
+            if etag and "-" not in etag
+            else ("s3-multipart" if part_size else None),
+            content_type=headers.get("Content-Type"),
+            last_modified=parsedate_to_datetime(modified) if modified else None,
+            metadata=metadata,
+            extra={"etag": etag, "part_size": int(part_size) if part_size else None},
+        )
+
+    def upload_object_via_stream(
+        self,
+        chunks: Iterable[bytes],
+        container: str,
+        name: str,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        content_md5: str | None = None,
+    ) -> Object:
+        validate_key(name)
+        base = self.part_size
+        if size is not None:  # a known size never needs more than 10,000 parts
+            base = max(base, -(-size // 10_000))
+        headers = {f"x-amz-meta-{k}": v for k, v in (metadata or {}).items()}
+        if content_type:
+            headers["Content-Type"] = content_type
+        parts = _parts(chunks, base)
+        whole = hashlib.md5()
+        first = next(parts, b"")
+        second = next(parts, None)
+        if second is None:  # it fits in one PUT
+            whole.update(first)
+            self._check_whole(whole, content_md5, container, name, size, len(first))
+            response = self._call(
+                "PUT", container, name, headers={**headers, **_md5_header(first)}, body=first
+            )
+            try:
+                _check_etag(response, hashlib.md5(first).hexdigest(), f"{container}/{name}")
+            except HashMismatch:
+                # S3 refuses a body that fails Content-MD5; a store that took it anyway
+                # keeps corrupt bytes, which must not stay.
+                with contextlib.suppress(DriverError):
+                    self._call("DELETE", container, name)
+                raise
+            return self.get_object(container, name)
+        headers[f"x-amz-meta-{PART_SIZE_META}"] = str(base)
+        upload = _text(
+            self._xml(self._call("POST", container, name, query={"uploads": ""}, headers=headers)),
+            "UploadId",
+        )
+        ahead = [first, second]  # handed on, not held: memory stays bounded by parts in flight
+        del first, second
+        try:
+            etags, written = self._send_parts(container, name, upload, _chain(ahead, parts), whole)
+            self._check_whole(whole, content_md5, container, name, size, written)
+            body = "".join(
+                f'<Part><PartNumber>{n}</PartNumber><ETag>"{etag}"</ETag></Part>'
+                for n, etag in enumerate(etags, 1)
+            )
+            done = self._call(
+                "POST",
+                container,
+                name,
+                query={"uploadId": upload},
+                body=f"<CompleteMultipartUpload>{body}</CompleteMultipartUpload>".encode(),
+                idempotent=False,
+            )
+            self._xml(done)  # S3 may answer 200 with an error body
+        except BaseException:
+            self._abort(container, name, upload)
+            raise
+        stored = self.get_object(container, name)
+        expected = _multipart_etag(etags)
+        if stored.extra["etag"] != expected:
+            raise HashMismatch(
+                f"{container}/{name}", expected=expected, actual=stored.extra["etag"]
+            )
+        return stored
+
+    def _check_whole(
+        self,
+        whole: Any,
+        content_md5: str | None,
+        container: str,
+        name: str,
+        size: int | None,
+        written: int,
+    ) -> None:
+        if size is not None and written != size:
+            raise InvalidRequest(
+                f"{container}/{name}: {written} bytes sent, {size} announced", provider=PROVIDER
+            )
+        if content_md5 is not None and whole.hexdigest() != content_md5.lower():
+            raise HashMismatch(
+                f"{container}/{name}: MD5 of the bytes received",
+                expected=content_md5.lower(),
+                actual=whole.hexdigest(),
+                provider=PROVIDER,
+            )
+
+    def _send_parts(
+        self, container: str, name: str, upload: str, parts: Iterator[bytes], whole: Any
+    ) -> tuple[list[str], int]:
+        """Upload every part, ``parallel_parts`` at a time; their MD5 hex digests."""
+        slots = threading.BoundedSemaphore(self.parallel_parts)
+        futures: list[Future[str]] = []
+        written = 0
+
+        def send(number: int, data: bytes) -> str:
+            try:
+                response = self._call(
+                    "PUT",
+                    container,
+                    name,
+                    query={"partNumber": str(number), "uploadId": upload},
+                    headers=_md5_header(data),
+                    body=data,
+                )
+                digest = hashlib.md5(data).hexdigest()
+                _check_etag(response, digest, f"{container}/{name} part {number}")
+                return digest
+            finally:
+                slots.release()
+
+        with ThreadPoolExecutor(self.parallel_parts, thread_name_prefix="s3-part") as pool:
+            try:
+                for number, data in enumerate(parts, 1):
+                    whole.update(data)
+                    written += len(data)
+                    slots.acquire()
+                    failed = [f for f in futures if f.done() and f.exception()]
+                    if failed:
+                        slots.release()
+                        failed[0].result()
+                    futures.append(pool.submit(send, number, data))
+                return [future.result() for future in futures], written
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def _abort(self, container: str, name: str, upload: str) -> None:
+        # Nothing to abort, or the store is gone: the error that got us here matters.
+        with contextlib.suppress(DriverError):
+            self._call("DELETE", container, name, query={"uploadId": upload})
+
+    def download_object_as_stream(
+        self, container: str, name: str, chunk_size: int = CHUNK_SIZE
+    ) -> Iterator[bytes]:
+        validate_key(name)
+        response = self._get(container, name)
+        stored = self._to_object(container, name, response.headers)
+        chunks = response.iter_content(chunk_size)
+        what = f"{container}/{name}"
+        if stored.hash_type == "md5":
+            return verified(chunks, "md5", stored.hash, what=what, provider=PROVIDER)
+        if stored.hash_type == "s3-multipart":
+            return _verified_multipart(chunks, stored, what)
+        return iter(chunks)
+
+    def _get(self, container: str, name: str, byte_range: str | None = None) -> requests.Response:
+        headers = {"Range": byte_range} if byte_range else None
+        try:
+            return self._call("GET", container, name, headers=headers, stream=True)
+        except ObjectNotFound:
+            self.get_container(container)
+            raise
+
+    def download_object_range(
+        self,
+        container: str,
+        name: str,
+        start: int,
+        end: int | None = None,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> Iterator[bytes]:
+        validate_key(name)
+        if start < 0 or (end is not None and end < start):
+            raise InvalidRequest(f"range {start}-{end} is not a range", provider=PROVIDER)
+        if end == start:
+            return iter(())
+        last = "" if end is None else str(end - 1)
+        return self._get(container, name, f"bytes={start}-{last}").iter_content(chunk_size)
+
+    def delete_object(self, container: str, name: str) -> None:
+        self.get_object(container, name)  # S3 answers 204 for a missing key
+        self._call("DELETE", container, name)
+
+    def copy_object(
+        self, container: str, name: str, target_container: str, target_name: str
+    ) -> Object:
+        validate_key(name)
+        validate_key(target_name)
+        source = f"/{container}/{quote(name, safe='/-_.~')}"
+        try:
+            self._xml(
+                self._call(
+                    "PUT", target_container, target_name, headers={"x-amz-copy-source": source}
+                )
+            )
+        except ObjectNotFound:
+            self.get_object(container, name)
+            raise
+        return self.get_object(target_container, target_name)
+
+    def object_url(
+        self, container: str, name: str, method: str = "GET", expires: int = 3600
+    ) -> str:
+        validate_key(name)
+        if method not in ("GET", "PUT"):
+            raise InvalidRequest("object URLs are for GET or PUT", provider=PROVIDER)
+        if not 1 <= expires <= 604800:
+            raise InvalidRequest("expires must be 1 s to 7 days", provider=PROVIDER)
+        return presign(
+            method, self._url(container, name), self.credentials, self.region, "s3", expires
+        )
+
+
+def _md5_header(data: bytes) -> dict[str, str]:
+    return {"Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode()}
+
+
+def _check_etag(response: requests.Response, md5_hex: str, what: str) -> None:
+    etag = response.headers.get("ETag", "").strip('"')
+    if etag and etag != md5_hex:
+        raise HashMismatch(f"{what}: ETag of what S3 stored", expected=md5_hex, actual=etag)
+
+
+def _multipart_etag(md5_hexes: list[str]) -> str:
+    joined = b"".join(bytes.fromhex(digest) for digest in md5_hexes)
+    return f"{hashlib.md5(joined).hexdigest()}-{len(md5_hexes)}"
+
+
+def _parts(chunks: Iterable[bytes], base: int) -> Iterator[bytes]:
+    """Regroup ``chunks`` into parts of :func:`part_size_at` bytes (the last may be short)."""
+    buffer = bytearray()
+    number = 1
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= part_size_at(base, number):
+            size = part_size_at(base, number)
+            with memoryview(buffer) as view:
+                part = bytes(view[:size])  # one copy, not two
+            del buffer[:size]
+            number += 1
+            yield part
+            del part
+    if buffer or number == 1:
+        yield bytes(buffer)
+
+
+def _chain(ahead: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    """``ahead``'s parts (dropping each as it goes), then ``rest``."""
+    while ahead:
+        yield ahead.pop(0)
+    yield from rest
+
+
+def _verified_multipart(chunks: Iterable[bytes], stored: Object, what: str) -> Iterator[bytes]:
+    """Yield ``chunks``; at the end, raise :class:`HashMismatch` unless the parts'
+    MD5s (cut at Overcast's recorded part sizes) give the object's ETag."""
+    base = int(stored.extra["part_size"])
+    digests: list[str] = []
+    number, current, left = 1, hashlib.md5(), part_size_at(base, 1)
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while len(view):
+            take = view[:left]
+            current.update(take)
+            left -= len(take)
+            view = view[len(take) :]
+            if left == 0:
+                digests.append(current.hexdigest())
+                number += 1
+                current, left = hashlib.md5(), part_size_at(base, number)
+        yield chunk
+    if left != part_size_at(base, number):
+        digests.append(current.hexdigest())
+    if _multipart_etag(digests) != stored.hash:
+        raise HashMismatch(
+            f"{what}: ETag of the bytes read",
+            expected=str(stored.hash),
+            actual=_multipart_etag(digests),
+            provider=PROVIDER,
+        )
