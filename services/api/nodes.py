@@ -160,8 +160,12 @@ def create(request: ApiRequest) -> Reply:
             for index in range(count)
         ]
         operation.node_id = nodes[0].id
-        quotas.charge(session, request.project_id, nodes, {"nodes": 1})
+        quotas.record(nodes, {"nodes": 1})
         session.add_all([operation, *nodes])
+        session.flush()
+        # Last: the project's usage row stays locked from here to the commit,
+        # so concurrent creates of one project wait on each other only this long.
+        quotas.reserve(session, request.project_id, {"nodes": count})
         envelopes = [
             messaging.message(
                 "schedule_node", request.request_id, node_id=node.id, operation_id=operation.id

@@ -106,27 +106,40 @@ def charge(
     A negative amount gives back (moving a charge to a smaller size) and is
     never refused, even above a limit lowered meanwhile."""
     holders = list(holders)
-    totals = {name: amount * len(holders) for name, amount in amounts.items() if amount}
-    if totals:
-        conditions = [
-            or_(_max(name).is_(None), _used(name) + total <= _max(name))
-            for name, total in totals.items()
-            if total > 0
-        ]
-        changed = session.execute(
-            update(ProjectQuota)
-            .where(ProjectQuota.project_id == project_id, and_(*conditions))
-            .values({f"used_{name}": _used(name) + total for name, total in totals.items()})
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-        if changed != 1:
-            raise _exceeded(session, project_id, totals)
+    record(holders, amounts)
+    reserve(session, project_id, {name: amount * len(holders) for name, amount in amounts.items()})
+
+
+def record(holders: Iterable[Holder], amounts: Mapping[str, int]) -> None:
+    """Note on each holder that it holds ``amounts`` more (pair with :func:`reserve`)."""
     for holder in holders:
         held = dict(holder.charged or {})
         for name, amount in amounts.items():
             if amount:
                 held[name] = held.get(name, 0) + amount
         holder.charged = held
+
+
+def reserve(session: Session, project_id: str, totals: Mapping[str, int]) -> None:
+    """Add ``totals`` to the project's usage with one conditional UPDATE, or raise
+    :class:`ProjectQuotaExceeded`. The row stays locked until the transaction
+    ends: call it as late in the transaction as possible."""
+    totals = {name: total for name, total in totals.items() if total}
+    if not totals:
+        return
+    conditions = [
+        or_(_max(name).is_(None), _used(name) + total <= _max(name))
+        for name, total in totals.items()
+        if total > 0
+    ]
+    changed = session.execute(
+        update(ProjectQuota)
+        .where(ProjectQuota.project_id == project_id, and_(*conditions))
+        .values({f"used_{name}": _used(name) + total for name, total in totals.items()})
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if changed != 1:
+        raise _exceeded(session, project_id, totals)
 
 
 def _exceeded(session: Session, project_id: str, totals: Mapping[str, int]) -> Exception:

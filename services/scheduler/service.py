@@ -89,11 +89,13 @@ def place_and_charge(
     attempts: int = 3,
 ) -> list[Placement]:
     """Decide, then charge the chosen size to the project's quota in the same
-    transaction. The quota row is locked first (after the node's row), so on
-    PostgreSQL and MariaDB nothing takes the room in between; on SQLite, where
-    reads do not lock, a lost race decides again."""
-    quotas.lock(session, node.project_id)
-    for _ in range(attempts):
+    transaction. Deciding takes no lock, so placements of one project run in
+    parallel; the conditional charge is the arbiter. If another placement took
+    the room meanwhile, read the quota anew under its lock (a plain read may
+    see an old snapshot under REPEATABLE READ) and decide again."""
+    for attempt in range(attempts):
+        if attempt:
+            quotas.lock(session, node.project_id)
         placements = decide(session, filters, policy, request)
         try:
             quotas.charge(

@@ -56,12 +56,15 @@ def test_fifty_nodes_through_separate_processes(deployment):
 
 @pytest.fixture
 def slow_provider(tmp_path) -> Iterator[Deployment]:
-    """A dummy provider whose calls take 0.1 s, so builds are in flight long
-    enough to be caught holding messages."""
+    """A dummy provider whose creates take 0.5 s, so that 20 builds keep a
+    worker holding messages for seconds: long enough for ``rabbitmqctl``
+    (hundreds of milliseconds a call) to see them. With 0.1 s the builds could
+    all finish between two samples, and the test failed about one run in three."""
+    faults = {"latency": 0.5, "operations": ["create_node"]}
     with (
         postgres_database() as database,
         rabbitmq_vhost() as (broker, vhost),
-        deployed(tmp_path, database, broker, vhost, {"faults": {"latency": 0.1}}) as running,
+        deployed(tmp_path, database, broker, vhost, {"faults": faults}) as running,
     ):
         yield running
 
