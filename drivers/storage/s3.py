@@ -99,7 +99,9 @@ def error_of(response: requests.Response) -> DriverError:
     if code == "BucketNotEmpty":
         return ContainerNotEmpty(text, provider=PROVIDER)
     if code in ("BadDigest", "InvalidDigest"):
-        return HashMismatch(text, expected="Content-MD5 sent", actual="bytes received")
+        return HashMismatch(
+            text, expected="Content-MD5 sent", actual="bytes received", provider=PROVIDER
+        )
     if code == "SlowDown" or status == 429:
         return RateLimited(text, provider=PROVIDER)
     if status >= 500:
@@ -383,8 +385,13 @@ class S3StorageDriver(StorageDriver):
         stored = self.get_object(container, name)
         expected = _multipart_etag(etags)
         if stored.extra["etag"] != expected:
+            with contextlib.suppress(DriverError):
+                self._call("DELETE", container, name)
             raise HashMismatch(
-                f"{container}/{name}", expected=expected, actual=stored.extra["etag"]
+                f"{container}/{name}: multipart ETag",
+                expected=expected,
+                actual=stored.extra["etag"],
+                provider=PROVIDER,
             )
         return stored
 
@@ -534,7 +541,9 @@ def _md5_header(data: bytes) -> dict[str, str]:
 def _check_etag(response: requests.Response, md5_hex: str, what: str) -> None:
     etag = response.headers.get("ETag", "").strip('"')
     if etag and etag != md5_hex:
-        raise HashMismatch(f"{what}: ETag of what S3 stored", expected=md5_hex, actual=etag)
+        raise HashMismatch(
+            f"{what}: ETag of what S3 stored", expected=md5_hex, actual=etag, provider=PROVIDER
+        )
 
 
 def _multipart_etag(md5_hexes: list[str]) -> str:
