@@ -16,7 +16,6 @@ multipart ETag are not checked (``hash_type`` None).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime
 import hashlib
@@ -34,16 +33,13 @@ from lxml import etree
 from drivers.common.http import Connection
 from drivers.compute.ec2.signing import Credentials, presign, sign
 from drivers.errors import (
-    AuthError,
     ContainerExists,
-    ContainerNotEmpty,
     ContainerNotFound,
     DriverError,
     HashMismatch,
     InvalidRequest,
     ObjectNotFound,
     ProviderError,
-    RateLimited,
 )
 from drivers.storage.base import (
     CHUNK_SIZE,
@@ -55,58 +51,18 @@ from drivers.storage.base import (
     validate_key,
     verified,
 )
-
-PROVIDER = "s3"
-MIB = 1024 * 1024
-MAX_PART = 5 * 1024 * MIB
-PART_SIZE_META = "overcast-part-size"
-PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
-
-AUTH_CODES = frozenset(
-    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
+from drivers.storage.s3.errors import PARSER, PROVIDER, error_of, text_of
+from drivers.storage.s3.multipart import (
+    MAX_PART,
+    MIB,
+    PART_SIZE_META,
+    chain,
+    check_etag,
+    md5_header,
+    multipart_etag,
+    parts_of,
+    verified_multipart,
 )
-
-
-def part_size_at(base: int, number: int) -> int:
-    """The size of part ``number`` (1-based): ``base``, doubling every 1,000 parts."""
-    return min(MAX_PART, base << ((number - 1) // 1000))
-
-
-def _text(element: Any, name: str) -> str:
-    found = element.find(f"{{*}}{name}")
-    return "" if found is None or found.text is None else str(found.text)
-
-
-def error_of(response: requests.Response) -> DriverError:
-    """Map an S3 error answer (XML body, or only a status for HEAD) to the tree."""
-    code, message = "", response.reason or ""
-    if response.content:
-        try:
-            root = etree.fromstring(response.content, PARSER)
-            code, message = _text(root, "Code"), _text(root, "Message") or message
-        except etree.XMLSyntaxError:
-            pass
-    text = f"{code or response.status_code}: {message}"
-    status = response.status_code
-    if code in AUTH_CODES or status in (401, 403):
-        return AuthError(text, provider=PROVIDER)
-    if code == "NoSuchBucket":
-        return ContainerNotFound(text, provider=PROVIDER)
-    if code in ("NoSuchKey", "NoSuchUpload") or status == 404:
-        return ObjectNotFound(text, provider=PROVIDER)
-    if code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-        return ContainerExists(text, provider=PROVIDER)
-    if code == "BucketNotEmpty":
-        return ContainerNotEmpty(text, provider=PROVIDER)
-    if code in ("BadDigest", "InvalidDigest"):
-        return HashMismatch(
-            text, expected="Content-MD5 sent", actual="bytes received", provider=PROVIDER
-        )
-    if code == "SlowDown" or status == 429:
-        return RateLimited(text, provider=PROVIDER)
-    if status >= 500:
-        return ProviderError(text, transient=True, status=status, provider=PROVIDER)
-    return InvalidRequest(text, provider=PROVIDER)
 
 
 class S3StorageDriver(StorageDriver):
@@ -207,11 +163,11 @@ class S3StorageDriver(StorageDriver):
             root = self._xml(self._call("GET", query=query))
             for bucket in root.iterfind("{*}Buckets/{*}Bucket"):
                 yield Container(
-                    name=_text(bucket, "Name"),
+                    name=text_of(bucket, "Name"),
                     provider=PROVIDER,
-                    extra={"created_at": _text(bucket, "CreationDate")},
+                    extra={"created_at": text_of(bucket, "CreationDate")},
                 )
-            token = _text(root, "ContinuationToken")
+            token = text_of(root, "ContinuationToken")
             if not token:
                 return
 
@@ -267,18 +223,18 @@ class S3StorageDriver(StorageDriver):
         objects = tuple(
             Object(
                 container=container,
-                name=_text(item, "Key"),
-                size=int(_text(item, "Size") or 0),
-                hash=_text(item, "ETag").strip('"') or None,
-                hash_type=None if "-" in _text(item, "ETag") else "md5",
+                name=text_of(item, "Key"),
+                size=int(text_of(item, "Size") or 0),
+                hash=text_of(item, "ETag").strip('"') or None,
+                hash_type=None if "-" in text_of(item, "ETag") else "md5",
                 last_modified=datetime.datetime.fromisoformat(
-                    _text(item, "LastModified").replace("Z", "+00:00")
+                    text_of(item, "LastModified").replace("Z", "+00:00")
                 ),
             )
             for item in root.iterfind("{*}Contents")
         )
-        prefixes = tuple(_text(item, "Prefix") for item in root.iterfind("{*}CommonPrefixes"))
-        truncated = _text(root, "IsTruncated") == "true"
+        prefixes = tuple(text_of(item, "Prefix") for item in root.iterfind("{*}CommonPrefixes"))
+        truncated = text_of(root, "IsTruncated") == "true"
         names = sorted([o.name for o in objects] + list(prefixes))
         return ObjectListing(objects, prefixes, names[-1] if truncated and names else None)
 
@@ -337,7 +293,7 @@ class S3StorageDriver(StorageDriver):
         headers = {f"x-amz-meta-{k}": v for k, v in (metadata or {}).items()}
         if content_type:
             headers["Content-Type"] = content_type
-        parts = _parts(chunks, base)
+        parts = parts_of(chunks, base)
         whole = hashlib.md5()
         first = next(parts, b"")
         second = next(parts, None)
@@ -345,10 +301,10 @@ class S3StorageDriver(StorageDriver):
             whole.update(first)
             self._check_whole(whole, content_md5, container, name, size, len(first))
             response = self._call(
-                "PUT", container, name, headers={**headers, **_md5_header(first)}, body=first
+                "PUT", container, name, headers={**headers, **md5_header(first)}, body=first
             )
             try:
-                _check_etag(response, hashlib.md5(first).hexdigest(), f"{container}/{name}")
+                check_etag(response, hashlib.md5(first).hexdigest(), f"{container}/{name}")
             except HashMismatch:
                 # S3 refuses a body that fails Content-MD5; a store that took it anyway
                 # keeps corrupt bytes, which must not stay.
@@ -357,14 +313,14 @@ class S3StorageDriver(StorageDriver):
                 raise
             return self.get_object(container, name)
         headers[f"x-amz-meta-{PART_SIZE_META}"] = str(base)
-        upload = _text(
+        upload = text_of(
             self._xml(self._call("POST", container, name, query={"uploads": ""}, headers=headers)),
             "UploadId",
         )
         ahead = [first, second]  # handed on, not held: memory stays bounded by parts in flight
         del first, second
         try:
-            etags, written = self._send_parts(container, name, upload, _chain(ahead, parts), whole)
+            etags, written = self._send_parts(container, name, upload, chain(ahead, parts), whole)
             self._check_whole(whole, content_md5, container, name, size, written)
             body = "".join(
                 f'<Part><PartNumber>{n}</PartNumber><ETag>"{etag}"</ETag></Part>'
@@ -383,7 +339,7 @@ class S3StorageDriver(StorageDriver):
             self._abort(container, name, upload)
             raise
         stored = self.get_object(container, name)
-        expected = _multipart_etag(etags)
+        expected = multipart_etag(etags)
         if stored.extra["etag"] != expected:
             with contextlib.suppress(DriverError):
                 self._call("DELETE", container, name)
@@ -431,11 +387,11 @@ class S3StorageDriver(StorageDriver):
                     container,
                     name,
                     query={"partNumber": str(number), "uploadId": upload},
-                    headers=_md5_header(data),
+                    headers=md5_header(data),
                     body=data,
                 )
                 digest = hashlib.md5(data).hexdigest()
-                _check_etag(response, digest, f"{container}/{name} part {number}")
+                check_etag(response, digest, f"{container}/{name} part {number}")
                 return digest
             finally:
                 slots.release()
@@ -473,7 +429,7 @@ class S3StorageDriver(StorageDriver):
         if stored.hash_type == "md5":
             return verified(chunks, "md5", stored.hash, what=what, provider=PROVIDER)
         if stored.hash_type == "s3-multipart":
-            return _verified_multipart(chunks, stored, what)
+            return verified_multipart(chunks, stored, what)
         return iter(chunks)
 
     def _get(self, container: str, name: str, byte_range: str | None = None) -> requests.Response:
@@ -531,75 +487,4 @@ class S3StorageDriver(StorageDriver):
             raise InvalidRequest("expires must be 1 s to 7 days", provider=PROVIDER)
         return presign(
             method, self._url(container, name), self.credentials, self.region, "s3", expires
-        )
-
-
-def _md5_header(data: bytes) -> dict[str, str]:
-    return {"Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode()}
-
-
-def _check_etag(response: requests.Response, md5_hex: str, what: str) -> None:
-    etag = response.headers.get("ETag", "").strip('"')
-    if etag and etag != md5_hex:
-        raise HashMismatch(
-            f"{what}: ETag of what S3 stored", expected=md5_hex, actual=etag, provider=PROVIDER
-        )
-
-
-def _multipart_etag(md5_hexes: list[str]) -> str:
-    joined = b"".join(bytes.fromhex(digest) for digest in md5_hexes)
-    return f"{hashlib.md5(joined).hexdigest()}-{len(md5_hexes)}"
-
-
-def _parts(chunks: Iterable[bytes], base: int) -> Iterator[bytes]:
-    """Regroup ``chunks`` into parts of :func:`part_size_at` bytes (the last may be short)."""
-    buffer = bytearray()
-    number = 1
-    for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= part_size_at(base, number):
-            size = part_size_at(base, number)
-            with memoryview(buffer) as view:
-                part = bytes(view[:size])  # one copy, not two
-            del buffer[:size]
-            number += 1
-            yield part
-            del part
-    if buffer or number == 1:
-        yield bytes(buffer)
-
-
-def _chain(ahead: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
-    """``ahead``'s parts (dropping each as it goes), then ``rest``."""
-    while ahead:
-        yield ahead.pop(0)
-    yield from rest
-
-
-def _verified_multipart(chunks: Iterable[bytes], stored: Object, what: str) -> Iterator[bytes]:
-    """Yield ``chunks``; at the end, raise :class:`HashMismatch` unless the parts'
-    MD5s (cut at Overcast's recorded part sizes) give the object's ETag."""
-    base = int(stored.extra["part_size"])
-    digests: list[str] = []
-    number, current, left = 1, hashlib.md5(), part_size_at(base, 1)
-    for chunk in chunks:
-        view = memoryview(chunk)
-        while len(view):
-            take = view[:left]
-            current.update(take)
-            left -= len(take)
-            view = view[len(take) :]
-            if left == 0:
-                digests.append(current.hexdigest())
-                number += 1
-                current, left = hashlib.md5(), part_size_at(base, number)
-        yield chunk
-    if left != part_size_at(base, number):
-        digests.append(current.hexdigest())
-    if _multipart_etag(digests) != stored.hash:
-        raise HashMismatch(
-            f"{what}: ETag of the bytes read",
-            expected=str(stored.hash),
-            actual=_multipart_etag(digests),
-            provider=PROVIDER,
         )
