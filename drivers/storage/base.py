@@ -82,6 +82,29 @@ def validate_key(name: str) -> None:
         raise InvalidRequest(f"object keys are 1 to {MAX_KEY_BYTES} bytes of UTF-8 without NUL")
 
 
+def check_received(
+    what: str,
+    *,
+    written: int,
+    size: int | None,
+    md5_hex: str,
+    content_md5: str | None,
+    provider: str,
+) -> None:
+    """The rules every upload applies to what it received, before keeping it:
+    the announced ``size`` (:class:`InvalidRequest`) and ``content_md5``
+    (:class:`HashMismatch`), when given."""
+    if size is not None and written != size:
+        raise InvalidRequest(f"{what}: {written} bytes sent, {size} announced", provider=provider)
+    if content_md5 is not None and md5_hex != content_md5.lower():
+        raise HashMismatch(
+            f"{what}: MD5 of the bytes received",
+            expected=content_md5.lower(),
+            actual=md5_hex,
+            provider=provider,
+        )
+
+
 def verified(
     chunks: Iterable[bytes], hash_type: str, expected: str | None, *, what: str, provider: str
 ) -> Iterator[bytes]:

@@ -35,7 +35,6 @@ from drivers.errors import (
     ContainerExists,
     ContainerNotEmpty,
     ContainerNotFound,
-    HashMismatch,
     InvalidRequest,
     ObjectNotFound,
 )
@@ -46,6 +45,7 @@ from drivers.storage.base import (
     ObjectListing,
     StorageDriver,
     StorageFeatures,
+    check_received,
     validate_key,
     verified,
 )
@@ -229,18 +229,14 @@ class LocalStorageDriver(StorageDriver):
                     written += len(chunk)
                 stream.flush()
                 os.fsync(stream.fileno())
-            if size is not None and written != size:
-                raise InvalidRequest(
-                    f"{container}/{name}: {written} bytes sent, {size} announced",
-                    provider=PROVIDER,
-                )
-            if content_md5 is not None and md5.hexdigest() != content_md5.lower():
-                raise HashMismatch(
-                    f"{container}/{name}: MD5 of the bytes received",
-                    expected=content_md5.lower(),
-                    actual=md5.hexdigest(),
-                    provider=PROVIDER,
-                )
+            check_received(
+                f"{container}/{name}",
+                written=written,
+                size=size,
+                md5_hex=md5.hexdigest(),
+                content_md5=content_md5,
+                provider=PROVIDER,
+            )
             key_id = _key_id(name)
             data_name = f"{key_id}-{uuid.uuid4().hex}"
             os.replace(temporary, directory / "data" / data_name)

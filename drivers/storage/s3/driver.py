@@ -48,6 +48,7 @@ from drivers.storage.base import (
     ObjectListing,
     StorageDriver,
     StorageFeatures,
+    check_received,
     validate_key,
     verified,
 )
@@ -299,7 +300,14 @@ class S3StorageDriver(StorageDriver):
         second = next(parts, None)
         if second is None:  # it fits in one PUT
             whole.update(first)
-            self._check_whole(whole, content_md5, container, name, size, len(first))
+            check_received(
+                f"{container}/{name}",
+                written=len(first),
+                size=size,
+                md5_hex=whole.hexdigest(),
+                content_md5=content_md5,
+                provider=PROVIDER,
+            )
             response = self._call(
                 "PUT", container, name, headers={**headers, **md5_header(first)}, body=first
             )
@@ -321,7 +329,14 @@ class S3StorageDriver(StorageDriver):
         del first, second
         try:
             etags, written = self._send_parts(container, name, upload, chain(ahead, parts), whole)
-            self._check_whole(whole, content_md5, container, name, size, written)
+            check_received(
+                f"{container}/{name}",
+                written=written,
+                size=size,
+                md5_hex=whole.hexdigest(),
+                content_md5=content_md5,
+                provider=PROVIDER,
+            )
             body = "".join(
                 f'<Part><PartNumber>{n}</PartNumber><ETag>"{etag}"</ETag></Part>'
                 for n, etag in enumerate(etags, 1)
@@ -350,27 +365,6 @@ class S3StorageDriver(StorageDriver):
                 provider=PROVIDER,
             )
         return stored
-
-    def _check_whole(
-        self,
-        whole: Any,
-        content_md5: str | None,
-        container: str,
-        name: str,
-        size: int | None,
-        written: int,
-    ) -> None:
-        if size is not None and written != size:
-            raise InvalidRequest(
-                f"{container}/{name}: {written} bytes sent, {size} announced", provider=PROVIDER
-            )
-        if content_md5 is not None and whole.hexdigest() != content_md5.lower():
-            raise HashMismatch(
-                f"{container}/{name}: MD5 of the bytes received",
-                expected=content_md5.lower(),
-                actual=whole.hexdigest(),
-                provider=PROVIDER,
-            )
 
     def _send_parts(
         self, container: str, name: str, upload: str, parts: Iterator[bytes], whole: Any
