@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import threading
@@ -40,6 +41,21 @@ def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 20.0) 
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+MIB = 1024 * 1024
+
+
+def block(index: int, size: int = MIB) -> bytes:
+    """Block ``index`` of a test object: pseudo-random bytes, the same every run,
+    so any range of an object made of :func:`blocks` can be recomputed."""
+    return random.Random(index).randbytes(size)
+
+
+def blocks(count: int) -> Iterator[bytes]:
+    """An object of ``count`` MiB, as a stream of unknown length."""
+    for index in range(count):
+        yield block(index)
 
 
 def wait_for(

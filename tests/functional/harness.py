@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner, Result
 from sqlalchemy import select
 from webob import Request
 
 from services.api.wsgi import make_app
+from services.cli.manage import main as manage_main
 from services.common import bootstrap
 from services.common.config import Config
 from services.common.context import ServiceContext, build_context
@@ -117,6 +119,17 @@ class Service:
         with session_scope(self.context.sessions) as session:
             account = session.get(Account, account_id)
             return account is not None and account.catalog_synced_at is not None
+
+    def manage(self, *args: str) -> Result:
+        """``overcast-manage ARGS`` against this service's database."""
+        config = self.context.config
+        env = {
+            "OVERCAST_DATABASE__CONNECTION": config.database.connection,
+            "OVERCAST_SECURITY__ENCRYPTION_KEY": config.security.encryption_key,
+            "OVERCAST_MESSAGING__TRANSPORT_URL": "memory://",
+            "OVERCAST_PRICING__CACHE_FILE": config.pricing.cache_file,
+        }
+        return CliRunner().invoke(manage_main, list(args), env=env)
 
     def node(self, node_id: str, key: str = "admin") -> dict[str, Any]:
         answer = self.call("GET", f"/v1/nodes/{node_id}", key=key)

@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import datetime
 
-from click.testing import CliRunner
 from sqlalchemy import update
 
 from services.api.wsgi import make_app
-from services.cli.manage import main as manage
 from services.common.db.models import ApiKey, utcnow
 from services.common.db.session import session_scope
-from tests.functional.harness import Service
 from tests.helpers import wait_for
-
-
-def manage_cli(service: Service, *args: str):  # type: ignore[no-untyped-def]
-    config = service.context.config
-    env = {
-        "OVERCAST_DATABASE__CONNECTION": config.database.connection,
-        "OVERCAST_SECURITY__ENCRYPTION_KEY": config.security.encryption_key,
-        "OVERCAST_MESSAGING__TRANSPORT_URL": "memory://",
-        "OVERCAST_PRICING__CACHE_FILE": config.pricing.cache_file,
-    }
-    return CliRunner().invoke(manage, list(args), env=env)
 
 
 def test_a_key_is_shown_once_then_only_by_prefix(service):
@@ -87,14 +73,14 @@ def test_who_may_make_which_keys(service):
 
 
 def test_manage_lists_revokes_and_rotates_keys(service):
-    listed = manage_cli(service, "key", "list", "--project", "alpha")
+    listed = service.manage("key", "list", "--project", "alpha")
     assert listed.exit_code == 0, listed.output
     assert service.keys["member"][:11] in listed.output
     assert service.keys["member"] not in listed.output
 
     with session_scope(service.context.sessions) as session:
         member_id = session.query(ApiKey.id).filter(ApiKey.name == "m").scalar()
-    rotated = manage_cli(service, "key", "rotate", member_id)
+    rotated = service.manage("key", "rotate", member_id)
     assert rotated.exit_code == 0, rotated.output
     new_secret = rotated.stdout.strip().splitlines()[-1]
     assert new_secret.startswith("oc_") and new_secret != service.keys["member"]
@@ -105,9 +91,9 @@ def test_manage_lists_revokes_and_rotates_keys(service):
     )
     assert service.call("GET", "/v1/nodes", key=new_secret).status == 200
 
-    operator = manage_cli(service, "key", "create", "alpha", "--role", "operator", "--name", "ops")
+    operator = service.manage("key", "create", "alpha", "--role", "operator", "--name", "ops")
     assert operator.exit_code == 0 and operator.output.startswith("oc_")
-    revoked = manage_cli(service, "key", "revoke", "key-does-not-exist")
+    revoked = service.manage("key", "revoke", "key-does-not-exist")
     assert revoked.exit_code != 0 and "no key key-does-not-exist" in revoked.output
-    bad_project = manage_cli(service, "key", "create", "nowhere")
+    bad_project = service.manage("key", "create", "nowhere")
     assert bad_project.exit_code != 0 and "no project named nowhere" in bad_project.output

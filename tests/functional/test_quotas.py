@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from click.testing import CliRunner
 from sqlalchemy import update
 
-from services.cli.manage import main as manage
 from services.common import quotas
 from services.common.db.models import Lease, ProjectQuota, utcnow
 from services.common.db.session import session_scope
@@ -104,30 +102,19 @@ def test_an_operator_sets_limits_over_the_api(service):
 
 
 def test_manage_sets_each_quota_and_unlimited_clears_one(service):
-    config = service.context.config
-    env = {
-        "OVERCAST_DATABASE__CONNECTION": config.database.connection,
-        "OVERCAST_SECURITY__ENCRYPTION_KEY": config.security.encryption_key,
-        "OVERCAST_MESSAGING__TRANSPORT_URL": "memory://",
-    }
-    runner = CliRunner()
-    result = runner.invoke(
-        manage,
-        ["project", "set-quota", "alpha", "--max-nodes", "7", "--max-price-per-hour", "1.5"],
-        env=env,
+    result = service.manage(
+        "project", "set-quota", "alpha", "--max-nodes", "7", "--max-price-per-hour", "1.5"
     )
     assert result.exit_code == 0, result.output
     assert "nodes           used 0 of 7" in result.output
-    result = runner.invoke(manage, ["project", "set-quota", "alpha", "--max-vcpus", "8"], env=env)
+    result = service.manage("project", "set-quota", "alpha", "--max-vcpus", "8")
     assert "nodes           used 0 of 7" in result.output  # untouched
-    result = runner.invoke(
-        manage, ["project", "set-quota", "alpha", "--max-nodes", "unlimited"], env=env
-    )
+    result = service.manage("project", "set-quota", "alpha", "--max-nodes", "unlimited")
     assert "nodes           used 0 of unlimited" in result.output
     assert "price_per_hour  used 0.0 of 1.5" in result.output
-    bad = runner.invoke(manage, ["project", "set-quota", "alpha", "--max-vcpus", "-1"], env=env)
+    bad = service.manage("project", "set-quota", "alpha", "--max-vcpus", "-1")
     assert bad.exit_code != 0 and "must not be negative" in bad.output
-    none = runner.invoke(manage, ["project", "set-quota", "alpha"], env=env)
+    none = service.manage("project", "set-quota", "alpha")
     assert none.exit_code != 0 and "at least one" in none.output
 
 

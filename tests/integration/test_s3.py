@@ -23,20 +23,10 @@ from drivers.errors import (
     ObjectNotFound,
 )
 from drivers.storage.s3 import S3StorageDriver, part_size_at
+from tests.helpers import MIB, block, blocks
 from tests.integration.moto import Moto, moto_server
 
 pytestmark = pytest.mark.integration
-
-MIB = 1024 * 1024
-
-
-def block(index: int) -> bytes:
-    return random.Random(index).randbytes(MIB)
-
-
-def blocks(count: int) -> Iterator[bytes]:
-    for index in range(count):
-        yield block(index)
 
 
 @pytest.fixture(scope="module")

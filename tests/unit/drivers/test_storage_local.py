@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import random
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,18 +21,7 @@ from drivers.errors import (
     ObjectNotFound,
 )
 from drivers.storage.local import LocalStorageDriver
-
-MIB = 1024 * 1024
-
-
-def block(index: int, size: int = MIB) -> bytes:
-    """Deterministic pseudo-random bytes: block ``index`` of a test object."""
-    return random.Random(index).randbytes(size)
-
-
-def blocks(count: int) -> Iterator[bytes]:
-    for index in range(count):
-        yield block(index)
+from tests.helpers import MIB, block, blocks
 
 
 @pytest.fixture
