@@ -1,6 +1,6 @@
 """The bare accept path for comparison: one INSERT and one persistent publish.
 
-A WSGI app served like ``overcast-api`` (waitress, same thread count) that
+A WSGI app served like ``overcast-api`` (cheroot, same thread count) that
 parses the JSON body, inserts one row, publishes one persistent message with
 publisher confirms, and answers 202. What any accept path must at least do.
 
@@ -14,10 +14,12 @@ import json
 import uuid
 from typing import Any
 
-import waitress
 from kombu import Connection, Exchange, Queue
 from kombu.pools import ProducerPool
 from sqlalchemy import Column, MetaData, String, Table, Text, create_engine, insert
+
+from services.api.server import SocketServer as WSGIServer
+from services.api.server import listen
 
 METADATA = MetaData()
 BARE = Table(
@@ -65,9 +67,10 @@ def main() -> None:
     parser.add_argument("--bind", required=True)
     parser.add_argument("--threads", type=int, default=16)
     args = parser.parse_args()
-    waitress.serve(
-        make_app(args.database, args.broker), listen=args.bind, threads=args.threads, ident="bare"
+    server = WSGIServer(
+        listen(args.bind), make_app(args.database, args.broker), numthreads=args.threads
     )
+    server.safe_start()
 
 
 if __name__ == "__main__":

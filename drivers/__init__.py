@@ -19,7 +19,14 @@ import threading
 from importlib.metadata import entry_points
 from typing import Any
 
-__all__ = ["DriverType", "Provider", "get_driver", "providers", "register_driver"]
+__all__ = [
+    "DriverType",
+    "Provider",
+    "account_driver",
+    "get_driver",
+    "providers",
+    "register_driver",
+]
 
 
 class DriverType(enum.Enum):
@@ -47,6 +54,16 @@ _BUILTIN: dict[tuple[DriverType, str], str] = {
     (DriverType.COMPUTE, "openstack"): "drivers.compute.openstack:OpenStackNodeDriver",
     (DriverType.STORAGE, "local"): "drivers.storage.local:LocalStorageDriver",
     (DriverType.STORAGE, "s3"): "drivers.storage.s3:S3StorageDriver",
+    (DriverType.STORAGE, "azure_blobs"): "drivers.storage.azure_blobs:AzureBlobsStorageDriver",
+    (DriverType.STORAGE, "gcs"): "drivers.storage.gcs:GCSStorageDriver",
+    (DriverType.STORAGE, "swift"): "drivers.storage.swift:SwiftStorageDriver",
+}
+
+#: Drivers an account of one provider also serves under another name: the
+#: credentials of an AWS (``ec2``) account also give S3 containers.
+_SERVED_AS: dict[tuple[str, DriverType], str] = {
+    ("ec2", DriverType.STORAGE): "s3",
+    ("openstack", DriverType.STORAGE): "swift",
 }
 
 _lock = threading.Lock()
@@ -64,6 +81,13 @@ def providers(driver_type: DriverType) -> list[str]:
     names = {name for (kind, name) in (*_BUILTIN, *_registered) if kind is driver_type}
     names.update(ep.name for ep in entry_points(group=f"overcast.drivers.{driver_type.value}"))
     return sorted(names)
+
+
+def account_driver(provider: str, driver_type: DriverType) -> str | None:
+    """The provider name of the ``driver_type`` driver that an account of
+    ``provider`` serves, or None when it serves no such kind."""
+    name = _SERVED_AS.get((str(provider), driver_type), str(provider))
+    return name if name in providers(driver_type) else None
 
 
 def get_driver(driver_type: DriverType, provider: str) -> Any:

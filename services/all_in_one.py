@@ -1,8 +1,9 @@
 """``overcast-all-in-one``: API + scheduler + worker in one process.
 
 The embedded default: SQLite and kombu's in-process ``memory://`` queue,
-with a demo project, an admin key and two accounts (dummy and local)
-registered at start. Nothing else to install.
+with a demo project, an operator key and two accounts registered at
+start: dummy (compute) and local (compute nodes as sshd processes, and
+object storage in a directory). Nothing else to install.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from services.common.config import Config, load_config
 from services.common.context import build_context
 from services.common.crypto import generate_key
 from services.common.db import migrate
+from services.common.memory import return_big_buffers_to_the_system
 from services.common.runner import Component, run_until_signalled, setup_logging
 from services.scheduler.service import scheduler_components
 from services.worker.service import worker_components
@@ -63,7 +65,10 @@ def prepare(config: Config) -> tuple[Config, str, list[Component]]:
         "local",
         "local",
         {},
-        {"state_dir": str((state_dir / "local-nodes").resolve())},
+        {
+            "state_dir": str((state_dir / "local-nodes").resolve()),
+            "storage": {"root": str((state_dir / "objects").resolve())},
+        },
     )
     return config, admin_key, components
 
@@ -74,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = load_config(args.config_file)
     setup_logging(config.service.log_level)
+    return_big_buffers_to_the_system()
     config, admin_key, components = prepare(config)
     host, _, port = config.api.bind.rpartition(":")
     url = f"http://{host or '127.0.0.1'}:{port}"

@@ -46,9 +46,14 @@ ErrorMapper = Callable[[requests.Response], DriverError | None]
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a header or parameter name probably carries a secret."""
+    """Whether a header or parameter name probably carries a secret (an Azure
+    SAS's ``sig`` and a Swift temp URL's ``temp_url_sig`` too)."""
     lowered = name.lower()
-    return any(word in lowered for word in SECRET_WORDS)
+    return (
+        lowered == "sig"
+        or lowered.endswith("_sig")
+        or any(word in lowered for word in SECRET_WORDS)
+    )
 
 
 def redact_url(url: str) -> str:

@@ -12,6 +12,8 @@ provider stores one (:attr:`StorageFeatures.hash_type`), raising
 from __future__ import annotations
 
 import abc
+import base64
+import binascii
 import datetime
 import hashlib
 import os
@@ -80,6 +82,50 @@ def validate_key(name: str) -> None:
     encoded = name.encode("utf-8", "surrogatepass")
     if not name or len(encoded) > MAX_KEY_BYTES or "\x00" in name:
         raise InvalidRequest(f"object keys are 1 to {MAX_KEY_BYTES} bytes of UTF-8 without NUL")
+
+
+def md5_hex_of(value: str | None) -> str | None:
+    """A base64 MD5 (a Content-MD5 header, GCS's ``md5Hash``) as hex; None when
+    absent or not an MD5."""
+    if not value:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex() if len(raw) == 16 else None
+
+
+#: The longest a direct URL may live (S3's limit; the strictest of the providers).
+MAX_URL_SECONDS = 604800
+
+
+def check_url_request(method: str, expires: int, provider: str) -> None:
+    """The rules every ``object_url`` applies: GET or PUT, for 1 s to 7 days."""
+    if method not in ("GET", "PUT"):
+        raise InvalidRequest("object URLs are for GET or PUT", provider=provider)
+    if not 1 <= expires <= MAX_URL_SECONDS:
+        raise InvalidRequest("expires must be 1 s to 7 days", provider=provider)
+
+
+def byte_range(start: int, end: int | None, provider: str) -> str | None:
+    """The HTTP ``Range`` value for bytes ``start`` to ``end`` (exclusive; None:
+    to the end), or None for an empty range; :class:`InvalidRequest` for none."""
+    if start < 0 or (end is not None and end < start):
+        raise InvalidRequest("the range must be 0 <= start <= end", provider=provider)
+    if end == start:
+        return None
+    return f"bytes={start}-{'' if end is None else end - 1}"
+
+
+def metadata_from(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """User metadata carried in headers named ``prefix<name>`` (case-insensitive)."""
+    size = len(prefix)
+    return {
+        name[size:].lower(): value
+        for name, value in headers.items()
+        if name.lower().startswith(prefix.lower()) and len(name) > size
+    }
 
 
 def check_received(

@@ -152,7 +152,6 @@ class LocalStorageDriver(StorageDriver):
             content_type=record.get("content_type"),
             last_modified=datetime.datetime.fromisoformat(record["last_modified"]),
             metadata=dict(record.get("metadata") or {}),
-            extra={"md5": record["md5"]},
         )
 
     def list_objects(
@@ -219,13 +218,16 @@ class LocalStorageDriver(StorageDriver):
         record_path = self._record_path(container, name)
         directory = record_path.parent.parent
         temporary = self.root / ".tmp" / f"{uuid.uuid4().hex}.part"
-        sha256, md5, written = hashlib.sha256(), hashlib.md5(), 0
+        # SHA-256 is the object's hash; an MD5 only to check a Content-MD5 given.
+        sha256, written = hashlib.sha256(), 0
+        md5 = hashlib.md5() if content_md5 is not None else None
         try:
             with open(temporary, "xb") as stream:
                 for chunk in chunks:
                     stream.write(chunk)
                     sha256.update(chunk)
-                    md5.update(chunk)
+                    if md5 is not None:
+                        md5.update(chunk)
                     written += len(chunk)
                 stream.flush()
                 os.fsync(stream.fileno())
@@ -233,7 +235,7 @@ class LocalStorageDriver(StorageDriver):
                 f"{container}/{name}",
                 written=written,
                 size=size,
-                md5_hex=md5.hexdigest(),
+                md5_hex=md5.hexdigest() if md5 is not None else "",
                 content_md5=content_md5,
                 provider=PROVIDER,
             )
@@ -246,7 +248,6 @@ class LocalStorageDriver(StorageDriver):
             "name": name,
             "size": written,
             "sha256": sha256.hexdigest(),
-            "md5": md5.hexdigest(),
             "content_type": content_type,
             "metadata": dict(metadata or {}),
             "last_modified": datetime.datetime.now(datetime.UTC).isoformat(),

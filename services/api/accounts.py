@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from drivers import DriverType, providers
+from drivers import DriverType, account_driver
 from services.api import schemas
 from services.api.app import ApiRequest, Reply
 from services.api.views import account_view
@@ -20,10 +20,23 @@ def _load(session: Session, request: ApiRequest, account_id: str) -> Account:
     return request.visible(session.get(Account, account_id), "account", account_id)  # type: ignore[no-any-return]
 
 
+def offered(provider: str) -> list[str]:
+    """The kinds an account of ``provider`` can serve."""
+    return [kind.value for kind in DriverType if account_driver(provider, kind) is not None]
+
+
 def create(request: ApiRequest) -> Reply:
     body = schemas.validate("AccountCreate", request.json())
-    if body["provider"] not in providers(DriverType.COMPUTE):
+    kinds = offered(body["provider"])
+    if not kinds:
         raise InvalidInput(f"provider: unknown provider {body['provider']!r}", field="provider")
+    services = body.get("services")
+    for kind in services or ():
+        if kind not in kinds:
+            raise InvalidInput(
+                f"services: {body['provider']} offers {', '.join(kinds)}, not {kind}",
+                field="services",
+            )
     project_id = body.get("project_id") or request.project_id
     context = request.context
     try:
@@ -37,10 +50,14 @@ def create(request: ApiRequest) -> Reply:
                 provider=body["provider"],
                 credentials=context.cipher.encrypt(body.get("credentials") or {}),
                 options=body.get("options") or {},
+                services=services,
             )
             tx.session.add(account)
             tx.session.flush()
-            tx.send(messaging.message("sync_catalog", request.request_id, account_id=account.id))
+            if account.serves(DriverType.COMPUTE):
+                tx.send(
+                    messaging.message("sync_catalog", request.request_id, account_id=account.id)
+                )
     except IntegrityError:
         raise Conflict(f"an account named {body['name']} already exists") from None
     return Reply(

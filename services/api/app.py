@@ -23,8 +23,10 @@ from typing import Any
 import routes
 from webob import Request, Response
 
+from drivers.errors import DriverError
 from services.api import audit
 from services.api.auth import KeyCache, Principal
+from services.api.provider_errors import from_driver
 from services.common.context import ServiceContext
 from services.common.errors import (
     Forbidden,
@@ -51,6 +53,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     #: The resource a create made (audited); other routes name theirs in the path.
     resource_id: str | None = None
+    #: A streamed body (bytes chunks) instead of JSON ``body``; set its
+    #: Content-Type and Content-Length in ``headers``.
+    stream: Iterable[bytes] | None = None
 
 
 @dataclass
@@ -166,6 +171,11 @@ class Route:
     other_statuses: tuple[int, ...] = ()  # documented successes besides ``status``
     public: bool = False
     role: str = "member"  # the least role that may call it
+    #: Regular expressions for path parameters (``(("key", ".+"),)`` lets it hold "/").
+    requirements: tuple[tuple[str, str], ...] = ()
+    #: Media type of a body that is not JSON (object data), and of such an answer.
+    body_media: str | None = None
+    reply_media: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -182,12 +192,23 @@ class Application:
         self.paths: dict[str, set[str]] = {}
         for route in routes_:
             self.routes[route.name] = route
-            self.mapper.connect(route.name, route.path, conditions={"method": [route.method]})
+            self.mapper.connect(
+                route.name,
+                route.path,
+                conditions={"method": [route.method]},
+                requirements=dict(route.requirements),
+            )
             self.paths.setdefault(route.path, set()).add(route.method)
         self.keys = KeyCache(context.sessions, context.config.api.key_cache_seconds)
         self.path_mapper = routes.Mapper()
         for path in self.paths:
-            self.path_mapper.connect(path, path)
+            requirements = {
+                name: pattern
+                for route in self.routes.values()
+                if route.path == path
+                for name, pattern in route.requirements
+            }
+            self.path_mapper.connect(path, path, requirements=requirements)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         raw = Request(environ)
@@ -196,9 +217,10 @@ class Application:
         call = audit.Call(request_id=request_id, method=raw.method, path=raw.path)
         try:
             response = self._handle(raw, call)
-        except ServiceError as error:
-            response = error_response(error, request_id)
-            call.error_code = error.code
+        except (ServiceError, DriverError) as error:
+            mapped = error if isinstance(error, ServiceError) else from_driver(error)
+            response = error_response(mapped, request_id)
+            call.error_code = mapped.code
         except Exception:
             LOG.exception("request %s %s failed [%s]", raw.method, raw.path, request_id)
             response = error_response(ServiceError(), request_id)
@@ -216,7 +238,11 @@ class Application:
             raise NotFound(f"no such resource: {raw.path_info}")
         match, mapped = found
         route = self.routes[mapped.name]
-        params = {k: str(v) for k, v in match.items() if k not in ("controller", "action")}
+        params = {
+            name: path_text(str(value))
+            for name, value in match.items()
+            if name not in ("controller", "action")
+        }
         call.route = route.name
         call.resource_id = next((v for k, v in params.items() if k.endswith("_id")), None)
         request = ApiRequest(
@@ -234,12 +260,24 @@ class Application:
                 raise Forbidden(f"this needs a key with role {route.role} or above")
         reply = route.controller(request)
         call.resource_id = call.resource_id or reply.resource_id
+        if reply.stream is not None:
+            response = Response(status=reply.status, app_iter=reply.stream)
+            response.headers.update(reply.headers)
+            return response
         response = Response(status=reply.status, charset="utf-8")
         if reply.body is not None:
             response.content_type = "application/json"
             response.text = json.dumps(reply.body, default=str)
         response.headers.update(reply.headers)
         return response
+
+
+def path_text(value: str) -> str:
+    """A path parameter as text: WSGI gives the path's UTF-8 bytes as latin-1."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
 
 
 def error_response(error: ServiceError, request_id: str) -> Response:

@@ -135,9 +135,50 @@ ACCOUNT_CREATE: dict[str, Any] = {
         "options": {
             "type": "object",
             "maxProperties": 50,
-            "description": "Driver options (endpoint, region, ...)",
+            "description": "Driver options (endpoint, region, ...); a `compute` or "
+            "`storage` object holds options for that kind of driver only",
+        },
+        "services": {
+            "type": "array",
+            "items": {"enum": ["compute", "storage"]},
+            "minItems": 1,
+            "uniqueItems": True,
+            "description": "The kinds it serves; default: every kind its provider offers",
         },
         "project_id": {"type": "string", "maxLength": 40, "description": "Admin only"},
+    },
+}
+
+CONTAINER_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["account_id"],
+    "properties": {
+        "account_id": {"type": "string", "minLength": 1, "maxLength": 40},
+        "location": {
+            "type": ["string", "null"],
+            "maxLength": 128,
+            "description": "Region or location at the provider; default: the account's",
+        },
+        "provider_name": {
+            "type": "string",
+            "minLength": 3,
+            "maxLength": 63,
+            "description": "The container's name at the provider; default: its name",
+        },
+        "existing": {
+            "type": "boolean",
+            "description": "Adopt a container that already exists at the provider",
+        },
+    },
+}
+
+OBJECT_URL: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "method": {"enum": ["GET", "PUT"]},
+        "expires": {"type": "integer", "minimum": 1, "maximum": 604800},
     },
 }
 
@@ -179,6 +220,8 @@ QUOTA_UPDATE: dict[str, Any] = {
             "maximum": 10**6,
             "description": "USD per hour; null: no limit",
         },
+        "containers": {**LIMIT, "type": ["integer", "null"], "minimum": 0, "maximum": 10**9},
+        "stored_bytes": {**LIMIT, "type": ["integer", "null"], "minimum": 0, "maximum": 10**18},
     },
 }
 
@@ -187,6 +230,8 @@ BODIES = {
     "NodeAction": NODE_ACTION,
     "AccountCreate": ACCOUNT_CREATE,
     "KeyCreate": KEY_CREATE,
+    "ContainerCreate": CONTAINER_CREATE,
+    "ObjectUrl": OBJECT_URL,
     "QuotaUpdate": QUOTA_UPDATE,
 }
 

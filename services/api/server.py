@@ -1,5 +1,9 @@
-"""``overcast-api``: the API served by waitress (pure Python, threaded, no C
-build), from one or several processes sharing one listening socket."""
+"""``overcast-api``: the API served by cheroot (pure Python, threaded, no C
+build), from one or several processes sharing one listening socket.
+
+cheroot hands request bodies to the application as they arrive (chunked or
+with a length), which object uploads need: waitress, used before, spools
+every body to memory or a temp file before the application sees a byte."""
 
 from __future__ import annotations
 
@@ -11,13 +15,15 @@ import signal
 import socket
 import sys
 import threading
+from typing import Any
 
-from waitress.server import create_server
+from cheroot.wsgi import Server as WSGIServer
 
 from services.api.wsgi import make_app
 from services.common.config import Config, load_config
 from services.common.context import ServiceContext, build_context
 from services.common.heartbeat import Heartbeat
+from services.common.memory import return_big_buffers_to_the_system
 from services.common.runner import setup_logging
 
 LOG = logging.getLogger(__name__)
@@ -32,6 +38,18 @@ def listen(bind: str) -> socket.socket:
     return sock
 
 
+class SocketServer(WSGIServer):
+    """cheroot's WSGI server on a socket bound beforehand (shared by forks)."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock.getsockname()[:2], *args, **kwargs)
+        self._bound = sock
+
+    def bind(self, family: int, type: int, proto: int = 0) -> socket.socket:
+        self.socket = self._bound
+        return self._bound
+
+
 class ApiServer:
     """The API on a pre-bound socket, in a thread (all-in-one) or the main thread."""
 
@@ -40,23 +58,24 @@ class ApiServer:
         self.heartbeat = Heartbeat(
             context.sessions, "api", context.config.service.heartbeat_interval
         )
-        self.server = create_server(
+        self.server = SocketServer(
+            sock,
             make_app(context),
-            sockets=[sock],
-            threads=context.config.api.threads,
-            clear_untrusted_proxy_headers=True,
-            channel_timeout=60,
-            ident="overcast",
+            numthreads=context.config.api.threads,
+            request_queue_size=1024,
+            timeout=60,
+            server_name="overcast",
         )
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.heartbeat.start()
-        self._thread = threading.Thread(target=self.server.run, name="api", daemon=True)
+        self.server.prepare()
+        self._thread = threading.Thread(target=self.server.serve, name="api", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        self.server.close()
+        self.server.stop()
         self.heartbeat.stop()
 
 
@@ -67,7 +86,7 @@ def serve(config: Config, sock: socket.socket) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     LOG.info("API listening on %s (pid %d)", config.api.bind, os.getpid())
     try:
-        server.server.run()
+        server.server.safe_start()
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
@@ -81,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config = load_config(args.config_file)
     setup_logging(config.service.log_level)
+    return_big_buffers_to_the_system()
     sock = listen(config.api.bind)
     if config.api.workers <= 1:
         serve(config, sock)

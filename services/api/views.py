@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common.db.models import Account, Node, Operation, OperationEvent
+from drivers import DriverType
+from drivers.storage.base import Object as StoredObject
+from services.common.db.models import Account, Container, Node, Operation, OperationEvent
 
 
 def node_view(node: Node) -> dict[str, Any]:
@@ -45,6 +47,7 @@ def operation_view(
         "action": operation.action,
         "status": operation.status,
         "node_id": operation.node_id,
+        "resource_id": operation.resource_id,
         "request_id": operation.request_id,
         "error": operation.error,
         "created_at": operation.created_at.isoformat(),
@@ -65,6 +68,7 @@ def account_view(account: Account) -> dict[str, Any]:
         "name": account.name,
         "provider": account.provider,
         "project_id": account.project_id,
+        "services": [kind.value for kind in DriverType if account.serves(kind)],
         "options": account.options,
         "catalog_synced_at": (
             account.catalog_synced_at.isoformat() if account.catalog_synced_at else None
@@ -74,3 +78,45 @@ def account_view(account: Account) -> dict[str, Any]:
         "created_at": account.created_at.isoformat(),
         "links": {"self": f"/v1/accounts/{account.id}"},
     }
+
+
+def container_view(container: Container) -> dict[str, Any]:
+    charged = container.charged or {}
+    return {
+        "id": container.id,
+        "name": container.name,
+        "project_id": container.project_id,
+        "account_id": container.account_id,
+        "provider": container.provider,
+        "provider_name": container.provider_name,
+        "location": container.location,
+        "state": container.state,
+        "stored_bytes": int(charged.get("stored_bytes", 0)),
+        "operation_id": container.operation_id,
+        "created_at": container.created_at.isoformat(),
+        "links": {"self": f"/v1/containers/{container.name}"},
+    }
+
+
+def object_view(container: str, stored: StoredObject) -> dict[str, Any]:
+    """An object of the project's container named ``container``."""
+    return {
+        "container": container,
+        "name": stored.name,
+        "size": stored.size,
+        "hash": stored.hash,
+        "hash_type": stored.hash_type,
+        "etag": etag_of(stored),
+        "content_type": stored.content_type,
+        "last_modified": stored.last_modified.isoformat() if stored.last_modified else None,
+        "metadata": dict(stored.metadata),
+    }
+
+
+def etag_of(stored: StoredObject) -> str:
+    """The object's entity tag: its provider ETag, else its hash, else size and time."""
+    etag = stored.extra.get("etag") or stored.hash
+    if not etag:
+        moment = stored.last_modified.timestamp() if stored.last_modified else 0
+        etag = f"{stored.size:x}-{int(moment * 1000):x}"
+    return str(etag).strip('"')

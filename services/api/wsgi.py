@@ -10,7 +10,9 @@ from services.api import (
     api_keys,
     audit_log,
     catalog,
+    containers,
     nodes,
+    objects,
     operations,
     quota,
     schemas,
@@ -19,6 +21,8 @@ from services.api.app import ApiRequest, Application, Reply, Route
 from services.common.context import ServiceContext
 
 PAGE = ("limit", "marker")
+KEY = (("key", ".+"),)  # object keys may hold "/"
+OCTETS = "application/octet-stream"
 
 
 def openapi(request: ApiRequest) -> Reply:
@@ -209,6 +213,93 @@ ROUTES: list[Route] = [
         role="admin",
     ),
     Route(
+        "container_index",
+        "/v1/containers",
+        "GET",
+        containers.index,
+        "List containers",
+        query=(*PAGE, "all_projects", "project_id"),
+    ),
+    Route(
+        "container_create",
+        "/v1/containers/{container}",
+        "PUT",
+        containers.create,
+        "Create a container at an account",
+        "ContainerCreate",
+        status=201,
+    ),
+    Route(
+        "container_show", "/v1/containers/{container}", "GET", containers.show, "Show a container"
+    ),
+    Route(
+        "container_delete",
+        "/v1/containers/{container}",
+        "DELETE",
+        containers.delete,
+        "Delete a container: 409 if it holds objects, unless recursive=true (202, operation)",
+        query=("recursive",),
+        status=204,
+        other_statuses=(202,),
+    ),
+    Route(
+        "object_index",
+        "/v1/containers/{container}/objects",
+        "GET",
+        objects.index,
+        "List objects (prefix, delimiter, marker, limit)",
+        query=("prefix", "delimiter", "marker", "limit"),
+    ),
+    Route(
+        "object_url",
+        "/v1/containers/{container}/objects/{key}/url",
+        "POST",
+        objects.url,
+        "A time-limited direct URL to GET or PUT the object, where the provider has one",
+        "ObjectUrl",
+        requirements=KEY,
+    ),
+    Route(
+        "object_put",
+        "/v1/containers/{container}/objects/{key}",
+        "PUT",
+        objects.put,
+        "Upload an object (streamed; Content-MD5 checked), or copy one (X-Copy-From)",
+        status=201,
+        other_statuses=(202,),
+        requirements=KEY,
+        body_media=OCTETS,
+    ),
+    Route(
+        "object_get",
+        "/v1/containers/{container}/objects/{key}",
+        "GET",
+        objects.get,
+        "Download an object (streamed; Range, If-None-Match)",
+        other_statuses=(206, 304),
+        requirements=KEY,
+        reply_media=OCTETS,
+    ),
+    Route(
+        "object_head",
+        "/v1/containers/{container}/objects/{key}",
+        "HEAD",
+        objects.get,
+        "An object's size, type, ETag and metadata",
+        other_statuses=(206, 304),
+        requirements=KEY,
+        reply_media=OCTETS,
+    ),
+    Route(
+        "object_delete",
+        "/v1/containers/{container}/objects/{key}",
+        "DELETE",
+        objects.delete,
+        "Delete an object",
+        status=204,
+        requirements=KEY,
+    ),
+    Route(
         "services",
         "/v1/services",
         "GET",
@@ -245,7 +336,7 @@ def openapi_document() -> dict[str, Any]:
                 "name": name.strip("{}"),
                 "in": "path",
                 "required": True,
-                "schema": {"type": "string", "maxLength": 64},
+                "schema": {"type": "string", "maxLength": 1024 if name == "{key}" else 64},
             }
             for name in route.path.split("/")
             if name.startswith("{")
@@ -256,7 +347,12 @@ def openapi_document() -> dict[str, Any]:
         ]
         if parameters:
             operation["parameters"] = parameters
-        if route.body:
+        if route.body_media:
+            operation["requestBody"] = {
+                "required": False,
+                "content": {route.body_media: {"schema": {"type": "string", "format": "binary"}}},
+            }
+        elif route.body:
             operation["requestBody"] = {
                 "required": True,
                 "content": {
@@ -264,7 +360,9 @@ def openapi_document() -> dict[str, Any]:
                 },
             }
         success: dict[str, Any] = {"description": "success"}
-        if route.status != 204:
+        if route.reply_media:
+            success["content"] = {route.reply_media: {"schema": {"type": "string"}}}
+        elif route.status != 204:
             success["content"] = {"application/json": {"schema": {"type": "object"}}}
         errors = {
             "description": "error",

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import uuid
 from typing import Any
 
 import click
 
-from services.cli import project
-from services.cli.http import ApiError, Client, cell, client, output, table
-
-FINAL_OPERATION = ("succeeded", "failed")
+from services.cli import project, storage
+from services.cli.http import ApiError, cell, client, output, table, wait_for_operation
 
 
 @click.group()
@@ -151,27 +148,6 @@ def node_create(ctx: click.Context, /, name: str, image: str, **options: Any) ->
     output(ctx, nodes[0] if len(nodes) == 1 else {"nodes": nodes}, nodes, NODE_COLUMNS)
     if operation["status"] == "failed":
         raise ApiError(f"creating {name} failed: {operation['error']}")
-
-
-def wait_for_operation(
-    api: Client, operation_id: str, timeout: float, quiet: bool
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen = 0
-    while True:
-        operation = api.call("GET", f"/v1/operations/{operation_id}")["operation"]
-        if not quiet:
-            for event in operation.get("events", [])[seen:]:
-                click.echo(f"  {event['at'][11:19]}  {event['message']}", err=True)
-            seen = len(operation.get("events", []))
-        if operation["status"] in FINAL_OPERATION:
-            return operation  # type: ignore[no-any-return]
-        if time.monotonic() > deadline:
-            raise ApiError(
-                f"timed out after {timeout:.0f}s; operation {operation_id} is "
-                f"still {operation['status']}"
-            )
-        time.sleep(0.5)
 
 
 @node.command("list")
@@ -371,11 +347,11 @@ def account_list(ctx: click.Context) -> None:
         ctx,
         data,
         data["accounts"],
-        ["id", "name", "provider", "catalog_synced_at", "catalog_error"],
+        ["id", "name", "provider", "services", "catalog_synced_at", "catalog_error"],
     )
 
 
-for _command in (project.quota, project.key, project.audit):
+for _command in (project.quota, project.key, project.audit, storage.container, storage.object_):
     main.add_command(_command)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 import requests
+
+FINAL_OPERATION = ("succeeded", "failed")
 
 
 class ApiError(click.ClickException):
@@ -24,6 +27,11 @@ class Client:
         self.timeout = timeout
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The answer to a call (``stream=True`` for data); ApiError for an error."""
         try:
             response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
         except requests.RequestException as error:
@@ -35,7 +43,7 @@ class Client:
             except (ValueError, KeyError, TypeError):
                 message = f"HTTP {response.status_code}"
             raise ApiError(message)
-        return response.json() if response.content else None
+        return response
 
 
 def _settings(url: str | None, key: str | None) -> tuple[str, str]:
@@ -85,3 +93,24 @@ def output(ctx: click.Context, data: Any, rows: list[dict[str, Any]], columns: l
 
 def client(ctx: click.Context) -> Client:
     return Client(*_settings(*ctx.obj["settings"]))
+
+
+def wait_for_operation(
+    api: Client, operation_id: str, timeout: float, quiet: bool
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while True:
+        operation = api.call("GET", f"/v1/operations/{operation_id}")["operation"]
+        if not quiet:
+            for event in operation.get("events", [])[seen:]:
+                click.echo(f"  {event['at'][11:19]}  {event['message']}", err=True)
+            seen = len(operation.get("events", []))
+        if operation["status"] in FINAL_OPERATION:
+            return operation  # type: ignore[no-any-return]
+        if time.monotonic() > deadline:
+            raise ApiError(
+                f"timed out after {timeout:.0f}s; operation {operation_id} is "
+                f"still {operation['status']}"
+            )
+        time.sleep(0.5)

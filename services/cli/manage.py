@@ -121,6 +121,8 @@ def _project(session: Session, name: str) -> Project:
 @click.option("--max-vcpus", type=Limit(int), help="Most vCPUs over live nodes.")
 @click.option("--max-ram-mb", type=Limit(int), help="Most MB of RAM over live nodes.")
 @click.option("--max-price-per-hour", type=Limit(float), help="Most USD per hour over live nodes.")
+@click.option("--max-containers", type=Limit(int), help="Most object-storage containers.")
+@click.option("--max-stored-bytes", type=Limit(int), help="Most bytes of stored objects.")
 @click.pass_context
 def project_set_quota(ctx: click.Context, /, name: str, **given: Any) -> None:
     """Set a project's limits: each option given changes (a number, or

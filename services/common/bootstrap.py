@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from drivers import DriverType
 from services.common import keys, messaging, quotas
 from services.common.context import ServiceContext
 from services.common.db.models import Account, Project, new_id
@@ -45,8 +46,10 @@ def ensure_account(
     provider: str,
     credentials: dict[str, Any],
     options: dict[str, Any],
+    services: list[str] | None = None,
 ) -> str:
-    """The account's id, creating it (and queueing its catalog sync) if missing."""
+    """The account's id, creating it (and queueing the catalog sync of one
+    that serves compute) if missing."""
     with context.outbox.transaction() as tx:
         account = tx.session.scalars(
             select(Account).where(
@@ -61,8 +64,10 @@ def ensure_account(
                 provider=provider,
                 credentials=context.cipher.encrypt(credentials),
                 options=options,
+                services=services,
             )
             tx.session.add(account)
         tx.session.flush()
-        tx.send(messaging.message("sync_catalog", "bootstrap", account_id=account.id))
+        if account.serves(DriverType.COMPUTE):
+            tx.send(messaging.message("sync_catalog", "bootstrap", account_id=account.id))
         return account.id

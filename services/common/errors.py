@@ -89,3 +89,31 @@ class DatabaseUnavailable(Unavailable):
 class BrokerUnavailable(Unavailable):
     code = "broker_unavailable"
     default_message = "the message broker is unavailable; try again shortly"
+
+
+class NotImplementedByProvider(ServiceError):
+    status = 501
+    code = "not_implemented"
+    default_message = "the provider does not offer that"
+
+
+class BadGateway(ServiceError):
+    status = 502
+    code = "provider_error"
+    default_message = "the provider failed"
+
+
+class ChecksumMismatch(BadGateway):
+    code = "checksum_mismatch"
+    default_message = "the bytes stored differ from the bytes sent; nothing was kept"
+
+
+class BadDigest(InvalidInput):
+    code = "bad_digest"
+    default_message = "the body does not match its Content-MD5; nothing was kept"
+
+
+class RangeNotSatisfiable(ServiceError):
+    status = 416
+    code = "range_not_satisfiable"
+    default_message = "the range is outside the object"

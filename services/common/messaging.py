@@ -43,6 +43,11 @@ MESSAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "destroy_node": ("worker", ("node_id", "operation_id")),
     "deploy_node": ("worker", ("node_id", "operation_id")),
     "sync_catalog": ("worker", ("account_id",)),
+    "delete_container": ("worker", ("container_id", "operation_id")),
+    "copy_object": (
+        "worker",
+        ("operation_id", "source_container_id", "source_key", "container_id", "key"),
+    ),
 }
 
 VERSION = 1

@@ -6,7 +6,7 @@ with one conditional ``UPDATE ... SET used_x = used_x + n WHERE used_x + n
 two requests can never both pass the last free unit, on PostgreSQL, MariaDB
 or SQLite, and the check costs the same whatever the project's size.
 
-Whatever holds a charge (a node; later a container or a balancer) records
+Whatever holds a charge (a node, a container; later a balancer) records
 it in its ``charged`` column in the same transaction, and :func:`release`
 gives back exactly that, once. A periodic :func:`reconcile` recomputes usage
 from those records and logs whatever drifted (a crash between two steps).
@@ -21,10 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from services.common.db.models import Node, ProjectQuota, utcnow
+from services.common.db.models import Container, Node, ProjectQuota, utcnow
 from services.common.errors import ProjectQuotaExceeded
 
 LOG = logging.getLogger(__name__)
@@ -58,11 +58,13 @@ RESOURCES: dict[str, Resource] = {
         Resource("vcpus", "vCPUs of live nodes"),
         Resource("ram_mb", "MB of RAM of live nodes"),
         Resource("price_per_hour", "USD per hour of live nodes", scale=1_000_000),
+        Resource("containers", "object-storage containers"),
+        Resource("stored_bytes", "bytes of objects stored through Overcast"),
     )
 }
 
 #: Every table whose rows hold charges (each has ``project_id`` and ``charged``).
-HOLDERS: tuple[Any, ...] = (Node,)
+HOLDERS: tuple[Any, ...] = (Node, Container)
 
 
 class Holder(Protocol):
@@ -134,7 +136,7 @@ def reserve(session: Session, project_id: str, totals: Mapping[str, int]) -> Non
     ]
     changed = session.execute(
         update(ProjectQuota)
-        .where(ProjectQuota.project_id == project_id, and_(*conditions))
+        .where(ProjectQuota.project_id == project_id, and_(true(), *conditions))
         .values({f"used_{name}": _used(name) + total for name, total in totals.items()})
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]

@@ -56,12 +56,14 @@ def run_service(
     """The ``main`` of a consuming service: config, logging, components, signals."""
     from services.common.config import load_config
     from services.common.context import build_context
+    from services.common.memory import return_big_buffers_to_the_system
 
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--config-file", help="INI file (see etc/overcast/overcast.conf.sample)")
     args = parser.parse_args(argv)
     config = load_config(args.config_file)
     setup_logging(config.service.log_level)
+    return_big_buffers_to_the_system()
     context = build_context(config)
     try:
         run_until_signalled(components(context))

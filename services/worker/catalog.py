@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from drivers import pricing
+from drivers import DriverType, pricing
 from drivers.compute.base import NodeImage, NodeLocation, NodeSize
 from drivers.errors import DriverError
 from services.common.context import ServiceContext
@@ -112,7 +112,7 @@ def sync_catalog(context: ServiceContext, account_id: str) -> None:
     """Refresh one account's catalog; a provider error is stored on the account."""
     with session_scope(context.sessions) as session:
         account = session.get(Account, account_id)
-    if account is None or account.deleted_at is not None:
+    if account is None or account.deleted_at is not None or not account.serves(DriverType.COMPUTE):
         return
     try:
         catalog = fetch_catalog(context, account)

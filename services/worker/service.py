@@ -18,7 +18,7 @@ from services.common.heartbeat import Heartbeat
 from services.common.messaging import Envelope
 from services.common.runner import Component, Periodic, run_service
 from services.common.states import age
-from services.worker import catalog, poller
+from services.worker import catalog, poller, storage
 from services.worker.actions import node_action
 from services.worker.build import build_node
 from services.worker.deploy import deploy_node
@@ -34,6 +34,8 @@ HANDLERS: dict[str, Handler] = {
     "stop_node": functools.partial(node_action, action_name="stop"),
     "destroy_node": functools.partial(node_action, action_name="delete"),
     "deploy_node": deploy_node,
+    "delete_container": storage.delete_container,
+    "copy_object": storage.copy_object,
     "sync_catalog": lambda context, envelope: catalog.sync_catalog(
         context, envelope.payload["account_id"]
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,10 @@ class Service:
             request.content_type = "application/json"
         request.headers.update(headers or {})
         response = request.get_response(app or self.app)
-        parsed = json.loads(response.body) if response.body else None
+        parsed: Any = response.body or None
+        if parsed and response.content_type == "application/json":
+            with suppress(ValueError):  # an object stored as JSON may be anything
+                parsed = json.loads(response.body)
         return Answer(response.status_int, parsed, dict(response.headers))
 
     def add_account(
@@ -113,6 +117,27 @@ class Service:
         )
         self.accounts[name] = account_id
         wait_for(lambda: self.synced(account_id), timeout=60, what=f"catalog of {name}")
+        return account_id
+
+    def add_storage_account(
+        self,
+        project: str,
+        name: str,
+        provider: str = "local",
+        credentials: dict[str, Any] | None = None,
+        **storage_options: Any,
+    ) -> str:
+        """A storage-only account (no catalog to wait for)."""
+        account_id = bootstrap.ensure_account(
+            self.context,
+            self.projects[project],
+            name,
+            provider,
+            credentials or {},
+            {"storage": storage_options},
+            services=["storage"],
+        )
+        self.accounts[name] = account_id
         return account_id
 
     def synced(self, account_id: str) -> bool:

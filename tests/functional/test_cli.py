@@ -1,4 +1,4 @@
-"""The client CLI against a real API server (waitress on 127.0.0.1)."""
+"""The client CLI against a real API server (cheroot on 127.0.0.1)."""
 
 import json
 import socket
@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from services.api.server import ApiServer, listen
 from services.cli.client import main
-from tests.helpers import wait_for
+from tests.helpers import MIB, block, wait_for
 
 
 @pytest.fixture
@@ -27,6 +27,8 @@ def cli(service):
 
     def run(*args):
         return runner.invoke(main, list(args), env=env)
+
+    run.env = env
 
     wait_for(lambda: run("account", "list").exit_code == 0, what="the API server")
     yield run
@@ -140,3 +142,53 @@ def test_quota_keys_and_audit_from_the_cli(cli, service):
     assert audit.exit_code == 0 and "key_delete" in audit.output
     other = cli("--json", "quota", "show", "--project-id", service.projects["beta"])
     assert other.exit_code != 0 and "operator" in other.output
+
+
+def test_containers_and_objects_from_files_and_pipes(cli, service, tmp_path):
+    account = service.add_storage_account("alpha", "disk", root=str(tmp_path / "disk"))
+    made = cli("container", "create", "backups", "--account", account)
+    assert made.exit_code == 0, made.output
+    assert "backups" in cli("container", "list").output
+
+    data = block(3, 3 * MIB + 17)
+    source = tmp_path / "data.bin"
+    source.write_bytes(data)
+    put = cli("object", "put", "backups/files/data.bin", str(source), "--meta", "owner=ops")
+    assert put.exit_code == 0, put.output
+    piped = CliRunner().invoke(
+        main,
+        ["object", "put", "backups/piped.tar", "-"],
+        input=data,
+        env=cli.env,
+    )
+    assert piped.exit_code == 0, piped.output
+
+    target = tmp_path / "back.bin"
+    assert cli("object", "get", "backups/files/data.bin", str(target)).exit_code == 0
+    assert target.read_bytes() == data
+    to_stdout = CliRunner().invoke(main, ["object", "get", "backups/piped.tar", "-"], env=cli.env)
+    assert to_stdout.exit_code == 0
+    assert to_stdout.stdout_bytes == data
+    ranged = CliRunner().invoke(
+        main, ["object", "get", "backups/piped.tar", "-", "--range", "10-19"], env=cli.env
+    )
+    assert ranged.stdout_bytes == data[10:20]
+
+    listed = json.loads(cli("--json", "object", "list", "backups", "--delimiter", "/").output)
+    assert listed["prefixes"] == ["files/"]
+    assert [o["name"] for o in listed["objects"]] == ["piped.tar"]
+    assert cli("object", "copy", "backups/piped.tar", "backups/copy.tar").exit_code == 0
+    assert cli("object", "delete", "backups/copy.tar").exit_code == 0
+
+    missing = cli("object", "get", "backups/nothing", str(tmp_path / "nothing"))
+    assert missing.exit_code != 0
+    assert "not found" in missing.output
+    assert not (tmp_path / "nothing").exists()
+    assert cli("object", "put", "no-key-given", str(source)).exit_code != 0
+
+    refused = cli("container", "delete", "backups")
+    assert refused.exit_code != 0 and "409" in refused.output
+    deleted = cli("container", "delete", "backups", "--recursive", "--wait")
+    assert deleted.exit_code == 0, deleted.output
+    assert "succeeded" in deleted.output
+    assert json.loads(cli("--json", "container", "list").output)["containers"] == []

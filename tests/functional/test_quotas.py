@@ -23,9 +23,13 @@ def set_limits(service: Service, **limits: float | None) -> None:
         quotas.set_limits(session, service.projects["alpha"], limits)
 
 
+NODE_RESOURCES = ("nodes", "vcpus", "ram_mb", "price_per_hour")
+
+
 def usage(service: Service) -> dict[str, object]:
+    """What the project's nodes use."""
     quota = service.call("GET", "/v1/quota", key="member").body["quota"]
-    return {name: quota[name]["used"] for name in quotas.RESOURCES}
+    return {name: quota[name]["used"] for name in NODE_RESOURCES}
 
 
 def create(service: Service, name: str, **spec: object) -> dict[str, object]:

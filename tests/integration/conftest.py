@@ -11,6 +11,7 @@ import pytest
 
 from drivers.compute.local import LocalNodeDriver
 from tests.helpers import need, wait_for
+from tests.integration.moto import Moto, moto_server
 
 
 def sshd_processes(state_dir: Path) -> list[int]:
@@ -47,3 +48,10 @@ def local_state_dir(tmp_path_factory) -> Iterator[Path]:
 @pytest.fixture
 def local_driver(local_state_dir: Path) -> LocalNodeDriver:
     return LocalNodeDriver(state_dir=local_state_dir)
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory) -> Iterator[Moto]:
+    """A moto_server with IAM on, for one test module."""
+    with moto_server(tmp_path_factory.mktemp("moto")) as running:
+        yield running

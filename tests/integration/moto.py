@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from drivers.storage.s3 import S3StorageDriver
 from tests.helpers import need, stop_process_group, wait_for
 
 #: Unauthenticated actions moto allows before it enforces IAM: the four below.
@@ -38,7 +39,9 @@ def moto_binary() -> str | None:
 
 
 @contextmanager
-def moto_server(log_dir: Path) -> Iterator[Moto]:
+def moto_server(log_dir: Path, *, authenticated: bool = True) -> Iterator[Moto]:
+    """moto_server with IAM authentication on (or, for benchmarks that compare
+    clients whose signing moto cannot judge alike, off)."""
     binary = moto_binary()
     need(binary is not None, "moto_server (pip install 'moto[server]')")
     with socket.socket() as probe:
@@ -49,7 +52,7 @@ def moto_server(log_dir: Path) -> Iterator[Moto]:
         "MOTO_ENABLE_AMI_VALIDATION": "true",
         "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "true",
         "MOTO_ENABLE_KEYPAIR_VALIDATION": "true",
-        "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_ACTIONS),
+        "INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_ACTIONS if authenticated else 10**12),
     }
     log = open(log_dir / "moto.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
@@ -63,7 +66,7 @@ def moto_server(log_dir: Path) -> Iterator[Moto]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _up(url), timeout=30, interval=0.1, what="moto_server")
-        yield Moto(url, *_iam_user(url))
+        yield Moto(url, *(_iam_user(url) if authenticated else ("bench", "bench")))
     finally:
         stop_process_group(process, timeout=10)
         log.close()
@@ -92,3 +95,8 @@ def _iam_user(url: str) -> tuple[str, str]:
     policy = iam.create_policy(PolicyName="everything", PolicyDocument=json.dumps(ALLOW_ALL))
     iam.attach_user_policy(UserName="overcast", PolicyArn=policy["Policy"]["Arn"])
     return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def pending_uploads(driver: S3StorageDriver, bucket: str) -> list[str]:
+    root = driver._xml(driver._call("GET", bucket, query={"uploads": ""}))
+    return [element.text for element in root.iterfind("{*}Upload/{*}UploadId")]

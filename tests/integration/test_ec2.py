@@ -8,15 +8,8 @@ from drivers.common.ssh_keys import generate_key_pair
 from drivers.compute.base import NodeAuthSSHKey, NodeState
 from drivers.compute.ec2 import EC2NodeDriver
 from drivers.errors import AuthError, InvalidRequest, NotFound
-from tests.integration.moto import moto_server
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    with moto_server(tmp_path_factory.mktemp("moto")) as server:
-        yield server
 
 
 def driver(moto, region="us-east-1", **options):

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import random
-import threading
 import tracemalloc
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import requests
 
 from drivers import DriverType, get_driver
 from drivers.errors import (
@@ -24,15 +21,10 @@ from drivers.errors import (
 )
 from drivers.storage.s3 import S3StorageDriver, part_size_at
 from tests.helpers import MIB, block, blocks
-from tests.integration.moto import Moto, moto_server
+from tests.integration.moto import Moto, pending_uploads
+from tests.integration.proxy import CorruptingProxy
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory) -> Iterator[Moto]:
-    with moto_server(tmp_path_factory.mktemp("moto")) as running:
-        yield running
 
 
 def driver_for(moto: Moto, endpoint: str | None = None, **options) -> S3StorageDriver:
@@ -57,11 +49,6 @@ def s3(moto) -> Iterator[S3StorageDriver]:
     for item in listing.objects:
         driver.delete_object(name, item.name)
     driver.delete_container(name)
-
-
-def pending_uploads(driver: S3StorageDriver, bucket: str) -> list[str]:
-    root = driver._xml(driver._call("GET", bucket, query={"uploads": ""}))
-    return [element.text for element in root.iterfind("{*}Upload/{*}UploadId")]
 
 
 def test_registered_and_a_wrong_secret_is_an_auth_error(moto):
@@ -123,8 +110,14 @@ def test_part_sizes_double_so_ten_thousand_parts_are_never_reached():
     assert total > 5 * 1024**4  # more than S3's largest object in 10,000 parts
 
 
-def test_small_objects_keys_listing_metadata_copy_delete(s3):
+def test_small_objects_keys_listing_metadata_copy_delete(s3, tmp_path):
     bucket = s3.bucket
+    source = tmp_path / "in.bin"
+    source.write_bytes(block(3, 5000))
+    s3.upload_object(source, bucket, "from-file", content_type="text/plain")
+    s3.download_object(bucket, "from-file", tmp_path / "out.bin")
+    assert (tmp_path / "out.bin").read_bytes() == source.read_bytes()
+    s3.delete_object(bucket, "from-file")
     keys = ["a.txt", "dir/x", "dir/sub/y", "spaces in name", "ünïcødé/ファイル", "odd!$&'()+,;=@"]
     for key in keys:
         s3.upload_object_via_stream(
@@ -229,58 +222,6 @@ def test_a_failed_upload_leaves_no_object_and_no_parts(s3):
     with pytest.raises(ObjectNotFound):
         s3.get_object(s3.bucket, "md5")
     assert pending_uploads(s3, s3.bucket) == []
-
-
-class CorruptingProxy:
-    """Forwards HTTP to moto, flipping one byte of request or response bodies."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-        self.corrupt_requests = False
-        self.corrupt_responses = False
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                if proxy.corrupt_requests and len(body) > 100:
-                    body = body[:50] + bytes([body[50] ^ 1]) + body[51:]
-                answer = requests.request(
-                    self.command,
-                    proxy.target + self.path,
-                    headers=dict(self.headers),
-                    data=body,
-                    timeout=60,
-                )
-                content = answer.content
-                if proxy.corrupt_responses and self.command == "GET" and len(content) > 100:
-                    content = content[:50] + bytes([content[50] ^ 1]) + content[51:]
-                self.send_response(answer.status_code)
-                for name, value in answer.headers.items():
-                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(content)
-
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward  # noqa: N815
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> CorruptingProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.mark.parametrize("size", [3000, 12 * MIB], ids=["single-put", "multipart"])

@@ -68,7 +68,7 @@ def error_from_code(code: str, message: str, status: int) -> DriverError:
     if code.endswith("LimitExceeded") or code in ("MaxSpotInstanceCountExceeded",):
         return QuotaExceeded(text, provider=PROVIDER)
     if (
-        code.endswith(".NotFound")
+        code.endswith((".NotFound", "NotFound"))
         or code.startswith("InvalidAMIID.")
         or code
         in (
@@ -89,6 +89,11 @@ def error_from_code(code: str, message: str, status: int) -> DriverError:
     ):
         return InvalidRequest(text, provider=PROVIDER)
     return ProviderError(text, status=status, provider=PROVIDER)
+
+
+def xml_text(element: Any, path: str) -> str:
+    """The text at ``path`` ("A/B/C") under ``element``, in any namespace; "" if absent."""
+    return str(element.findtext("/".join(f"{{*}}{part}" for part in path.split("/"))) or "")
 
 
 def map_error(response: requests.Response) -> DriverError | None:
@@ -115,10 +120,14 @@ class EC2Connection:
         timeout: tuple[float, float] = (10.0, 60.0),
         max_retries: int = 4,
         service: str = "ec2",
+        version: str = API_VERSION,
     ) -> None:
+        """``service``/``version`` reach the other Query APIs on the same
+        signing (``elasticloadbalancing`` 2015-12-01 for ELBv2, ...)."""
         self.credentials = credentials
         self.region = region
         self.service = service
+        self.version = version
         self.http = Connection(
             endpoint,
             provider=PROVIDER,
@@ -138,7 +147,7 @@ class EC2Connection:
         body = urlencode(
             [
                 ("Action", action),
-                ("Version", API_VERSION),
+                ("Version", self.version),
                 *((name, str(value)) for name, value in (params or {}).items()),
             ]
         )

@@ -19,9 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
-import threading
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -48,20 +46,23 @@ from drivers.storage.base import (
     ObjectListing,
     StorageDriver,
     StorageFeatures,
+    byte_range,
     check_received,
+    check_url_request,
+    metadata_from,
     validate_key,
     verified,
 )
+from drivers.storage.parts import chain, parts_of, send_parts
 from drivers.storage.s3.errors import PARSER, PROVIDER, error_of, text_of
 from drivers.storage.s3.multipart import (
     MAX_PART,
     MIB,
     PART_SIZE_META,
-    chain,
     check_etag,
     md5_header,
     multipart_etag,
-    parts_of,
+    part_size_at,
     verified_multipart,
 )
 
@@ -129,7 +130,8 @@ class S3StorageDriver(StorageDriver):
                 f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" if v != "" else quote(k)
                 for k, v in sorted(query.items())
             )
-        all_headers = {"x-amz-content-sha256": hashlib.sha256(body).hexdigest(), **(headers or {})}
+        payload_hash = hashlib.sha256(body).hexdigest()
+        all_headers = {"x-amz-content-sha256": payload_hash, **(headers or {})}
         signed = sign(
             method,
             url,
@@ -139,6 +141,7 @@ class S3StorageDriver(StorageDriver):
             self.region,
             "s3",
             encoded_path=True,
+            payload_hash=payload_hash,  # hashed once: parts are megabytes
         )
         return self.connection.request(
             method,
@@ -255,11 +258,7 @@ class S3StorageDriver(StorageDriver):
 
     def _to_object(self, container: str, name: str, headers: Mapping[str, str]) -> Object:
         etag = headers.get("ETag", "").strip('"')
-        metadata = {
-            k[len("x-amz-meta-") :]: v
-            for k, v in headers.items()
-            if k.lower().startswith("x-amz-meta-")
-        }
+        metadata = metadata_from(headers, "x-amz-meta-")
         part_size = metadata.pop(PART_SIZE_META, None)
         modified = headers.get("Last-Modified")
         return Object(
@@ -294,25 +293,26 @@ class S3StorageDriver(StorageDriver):
         headers = {f"x-amz-meta-{k}": v for k, v in (metadata or {}).items()}
         if content_type:
             headers["Content-Type"] = content_type
-        parts = parts_of(chunks, base)
-        whole = hashlib.md5()
+        parts = parts_of(chunks, lambda number: part_size_at(base, number))
+        # The whole body's MD5 is only needed to check a Content-MD5 given for it.
+        whole = hashlib.md5() if content_md5 is not None else None
         first = next(parts, b"")
         second = next(parts, None)
         if second is None:  # it fits in one PUT
-            whole.update(first)
+            digest = hashlib.md5(first)
             check_received(
                 f"{container}/{name}",
                 written=len(first),
                 size=size,
-                md5_hex=whole.hexdigest(),
+                md5_hex=digest.hexdigest(),
                 content_md5=content_md5,
                 provider=PROVIDER,
             )
             response = self._call(
-                "PUT", container, name, headers={**headers, **md5_header(first)}, body=first
+                "PUT", container, name, headers={**headers, **md5_header(digest)}, body=first
             )
             try:
-                check_etag(response, hashlib.md5(first).hexdigest(), f"{container}/{name}")
+                check_etag(response, digest.hexdigest(), f"{container}/{name}")
             except HashMismatch:
                 # S3 refuses a body that fails Content-MD5; a store that took it anyway
                 # keeps corrupt bytes, which must not stay.
@@ -333,7 +333,7 @@ class S3StorageDriver(StorageDriver):
                 f"{container}/{name}",
                 written=written,
                 size=size,
-                md5_hex=whole.hexdigest(),
+                md5_hex=whole.hexdigest() if whole is not None else "",
                 content_md5=content_md5,
                 provider=PROVIDER,
             )
@@ -367,45 +367,25 @@ class S3StorageDriver(StorageDriver):
         return stored
 
     def _send_parts(
-        self, container: str, name: str, upload: str, parts: Iterator[bytes], whole: Any
+        self, container: str, name: str, upload: str, chunks: Iterator[bytes], whole: Any
     ) -> tuple[list[str], int]:
         """Upload every part, ``parallel_parts`` at a time; their MD5 hex digests."""
-        slots = threading.BoundedSemaphore(self.parallel_parts)
-        futures: list[Future[str]] = []
-        written = 0
 
         def send(number: int, data: bytes) -> str:
-            try:
-                response = self._call(
-                    "PUT",
-                    container,
-                    name,
-                    query={"partNumber": str(number), "uploadId": upload},
-                    headers=md5_header(data),
-                    body=data,
-                )
-                digest = hashlib.md5(data).hexdigest()
-                check_etag(response, digest, f"{container}/{name} part {number}")
-                return digest
-            finally:
-                slots.release()
+            digest = hashlib.md5(data)
+            response = self._call(
+                "PUT",
+                container,
+                name,
+                query={"partNumber": str(number), "uploadId": upload},
+                headers=md5_header(digest),
+                body=data,
+            )
+            check_etag(response, digest.hexdigest(), f"{container}/{name} part {number}")
+            return digest.hexdigest()
 
-        with ThreadPoolExecutor(self.parallel_parts, thread_name_prefix="s3-part") as pool:
-            try:
-                for number, data in enumerate(parts, 1):
-                    whole.update(data)
-                    written += len(data)
-                    slots.acquire()
-                    failed = [f for f in futures if f.done() and f.exception()]
-                    if failed:
-                        slots.release()
-                        failed[0].result()
-                    futures.append(pool.submit(send, number, data))
-                return [future.result() for future in futures], written
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        seen = whole.update if whole is not None else None
+        return send_parts(chunks, send, self.parallel_parts, "s3-part", seen)
 
     def _abort(self, container: str, name: str, upload: str) -> None:
         # Nothing to abort, or the store is gone: the error that got us here matters.
@@ -443,12 +423,10 @@ class S3StorageDriver(StorageDriver):
         chunk_size: int = CHUNK_SIZE,
     ) -> Iterator[bytes]:
         validate_key(name)
-        if start < 0 or (end is not None and end < start):
-            raise InvalidRequest(f"range {start}-{end} is not a range", provider=PROVIDER)
-        if end == start:
+        wanted = byte_range(start, end, PROVIDER)
+        if wanted is None:
             return iter(())
-        last = "" if end is None else str(end - 1)
-        return self._get(container, name, f"bytes={start}-{last}").iter_content(chunk_size)
+        return self._get(container, name, wanted).iter_content(chunk_size)
 
     def delete_object(self, container: str, name: str) -> None:
         self.get_object(container, name)  # S3 answers 204 for a missing key
@@ -475,10 +453,7 @@ class S3StorageDriver(StorageDriver):
         self, container: str, name: str, method: str = "GET", expires: int = 3600
     ) -> str:
         validate_key(name)
-        if method not in ("GET", "PUT"):
-            raise InvalidRequest("object URLs are for GET or PUT", provider=PROVIDER)
-        if not 1 <= expires <= 604800:
-            raise InvalidRequest("expires must be 1 s to 7 days", provider=PROVIDER)
+        check_url_request(method, expires, PROVIDER)
         return presign(
             method, self._url(container, name), self.credentials, self.region, "s3", expires
         )

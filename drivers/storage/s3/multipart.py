@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import requests
 
 from drivers.errors import HashMismatch
+from drivers.storage import parts
 from drivers.storage.base import Object
 from drivers.storage.s3.errors import PROVIDER
 
@@ -20,12 +22,13 @@ PART_SIZE_META = "overcast-part-size"
 
 
 def part_size_at(base: int, number: int) -> int:
-    """The size of part ``number`` (1-based): ``base``, doubling every 1,000 parts."""
-    return min(MAX_PART, base << ((number - 1) // 1000))
+    """The size of S3 part ``number`` (1-based): see :func:`drivers.storage.parts.part_size_at`."""
+    return parts.part_size_at(base, number, MAX_PART)
 
 
-def md5_header(data: bytes) -> dict[str, str]:
-    return {"Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode()}
+def md5_header(digest: Any) -> dict[str, str]:
+    """Content-MD5 for a body whose ``hashlib.md5`` is ``digest`` (hashed once, used twice)."""
+    return {"Content-MD5": base64.b64encode(digest.digest()).decode()}
 
 
 def check_etag(response: requests.Response, md5_hex: str, what: str) -> None:
@@ -39,31 +42,6 @@ def check_etag(response: requests.Response, md5_hex: str, what: str) -> None:
 def multipart_etag(md5_hexes: list[str]) -> str:
     joined = b"".join(bytes.fromhex(digest) for digest in md5_hexes)
     return f"{hashlib.md5(joined).hexdigest()}-{len(md5_hexes)}"
-
-
-def parts_of(chunks: Iterable[bytes], base: int) -> Iterator[bytes]:
-    """Regroup ``chunks`` into parts of :func:`part_size_at` bytes (the last may be short)."""
-    buffer = bytearray()
-    number = 1
-    for chunk in chunks:
-        buffer += chunk
-        while len(buffer) >= part_size_at(base, number):
-            size = part_size_at(base, number)
-            with memoryview(buffer) as view:
-                part = bytes(view[:size])  # one copy, not two
-            del buffer[:size]
-            number += 1
-            yield part
-            del part
-    if buffer or number == 1:
-        yield bytes(buffer)
-
-
-def chain(ahead: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
-    """``ahead``'s parts (dropping each as it goes), then ``rest``."""
-    while ahead:
-        yield ahead.pop(0)
-    yield from rest
 
 
 def verified_multipart(chunks: Iterable[bytes], stored: Object, what: str) -> Iterator[bytes]:

@@ -29,6 +29,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from drivers import DriverType, account_driver
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -110,6 +112,10 @@ class ProjectQuota(Base):
     used_ram_mb: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     max_price_per_hour: Mapped[int | None] = mapped_column(BigInteger)
     used_price_per_hour: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    max_containers: Mapped[int | None] = mapped_column(BigInteger)
+    used_containers: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    max_stored_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    used_stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     reconciled_at: Mapped[datetime.datetime | None]
 
 
@@ -147,6 +153,8 @@ class Account(Base):
     provider: Mapped[str] = mapped_column(String(64))
     credentials: Mapped[str] = mapped_column(Text)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The kinds it serves ("compute", "storage"); None: all its provider offers.
+    services: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime.datetime | None]
     catalog_synced_at: Mapped[datetime.datetime | None]
@@ -155,6 +163,13 @@ class Account(Base):
     #: Circuit breaker: failed provider calls in a row, and when placement may try again.
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cooldown_until: Mapped[datetime.datetime | None]
+
+    def serves(self, kind: DriverType) -> bool:
+        """Whether it serves ``kind``: its provider offers it, and the account
+        did not leave it out of ``services``."""
+        if account_driver(self.provider, kind) is None:
+            return False
+        return self.services is None or kind.value in self.services
 
 
 class Location(Base):
@@ -277,6 +292,36 @@ class Node(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+class Container(Base):
+    """An object-storage container (bucket) a project keeps at one account.
+
+    ``name`` is the project's name for it (unique per project among live
+    ones); ``provider_name`` is the provider's. Objects are not rows: they
+    live at the provider; their bytes count in ``charged["stored_bytes"]``.
+    """
+
+    __tablename__ = "containers"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        Index("ix_containers_project_created", "project_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    provider: Mapped[str] = mapped_column(String(64))
+    provider_name: Mapped[str] = mapped_column(String(255))
+    location: Mapped[str | None] = mapped_column(String(128))
+    #: "available", or "deleting" once a delete began (it always wins).
+    state: Mapped[str] = mapped_column(String(16))
+    operation_id: Mapped[str | None] = mapped_column(String(40))
+    #: What it holds of its project's quota (released exactly once).
+    charged: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime.datetime | None]
+
+
 class Operation(Base):
     """One accepted request and what became of it."""
 
@@ -289,6 +334,8 @@ class Operation(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     node_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    #: The resource it acts on when that is not a node (a container).
+    resource_id: Mapped[str | None] = mapped_column(String(40), index=True)
     action: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     request_id: Mapped[str] = mapped_column(String(64))

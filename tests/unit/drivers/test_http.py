@@ -167,6 +167,12 @@ def test_logs_redact_credentials(http_server, connection, caplog):
 def test_redaction_helpers():
     assert "pw" not in redact_url("http://user:pw@host:8080/p?password=x&a=1")
     assert redact_url("http://h/p?password=x&a=1") == "http://h/p?password=%2A%2A%2A&a=1"
+    # Storage URLs: an Azure SAS, a Swift temp URL, a GCS signed URL.
+    for query in ("sig=S1&sp=r", "temp_url_sig=S2&temp_url_expires=1", "X-Goog-Signature=S3"):
+        assert "S1" not in redact_url(f"http://h/c/o?{query}")
+        assert "S2" not in redact_url(f"http://h/c/o?{query}")
+        assert "S3" not in redact_url(f"http://h/c/o?{query}")
+    assert "sp=r" in redact_url("http://h/c/o?sig=S1&sp=r")
     assert redact_headers({"Authorization": "Bearer x", "Accept": "a"}) == {
         "Authorization": "***",
         "Accept": "a",

@@ -139,7 +139,7 @@ def test_files_metadata_copy_and_delete(storage, tmp_path):
     source.write_bytes(block(7))
     stored = storage.upload_object(source, "box", "file", metadata={"owner": "ops"})
     assert stored.metadata == {"owner": "ops"}
-    assert stored.extra["md5"] == hashlib.md5(block(7)).hexdigest()
+    assert stored.hash == hashlib.sha256(block(7)).hexdigest()
 
     copy = storage.copy_object("box", "file", "box", "copy")
     assert copy.hash == stored.hash and copy.metadata == {"owner": "ops"}
