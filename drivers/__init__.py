@@ -57,6 +57,9 @@ _BUILTIN: dict[tuple[DriverType, str], str] = {
     (DriverType.STORAGE, "azure_blobs"): "drivers.storage.azure_blobs:AzureBlobsStorageDriver",
     (DriverType.STORAGE, "gcs"): "drivers.storage.gcs:GCSStorageDriver",
     (DriverType.STORAGE, "swift"): "drivers.storage.swift:SwiftStorageDriver",
+    (DriverType.LOADBALANCER, "haproxy"): "drivers.loadbalancer.haproxy:HAProxyLoadBalancerDriver",
+    (DriverType.LOADBALANCER, "alb"): "drivers.loadbalancer.alb:ALBLoadBalancerDriver",
+    (DriverType.LOADBALANCER, "elb"): "drivers.loadbalancer.elb:ELBLoadBalancerDriver",
 }
 
 #: Drivers an account of one provider also serves under another name: the
@@ -64,6 +67,7 @@ _BUILTIN: dict[tuple[DriverType, str], str] = {
 _SERVED_AS: dict[tuple[str, DriverType], str] = {
     ("ec2", DriverType.STORAGE): "s3",
     ("openstack", DriverType.STORAGE): "swift",
+    ("ec2", DriverType.LOADBALANCER): "alb",
 }
 
 _lock = threading.Lock()

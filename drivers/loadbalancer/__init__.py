@@ -1,0 +1,1 @@
+"""Load balancers: the contract (``base``) and its drivers."""
