@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import threading
@@ -149,3 +150,22 @@ class ScriptedServer:
         finally:
             self.httpd.shutdown()
             self.httpd.server_close()
+
+
+def need_haproxy() -> None:
+    """Skip (or fail, when services are required) without Debian's haproxy."""
+    need(
+        shutil.which("haproxy") is not None or os.path.exists("/usr/sbin/haproxy"),
+        "haproxy (apt-get install haproxy)",
+    )
+
+
+def destroy_balancers(state_dir: str | os.PathLike[str]) -> None:
+    """Stop every HAProxy balancer kept under ``state_dir`` (a test's cleanup)."""
+    from drivers.errors import NotFound
+    from drivers.loadbalancer.haproxy import HAProxyLoadBalancerDriver
+
+    driver = HAProxyLoadBalancerDriver(state_dir=state_dir)
+    for balancer in driver.list_balancers():
+        with suppress(NotFound):  # a worker may be deleting it too
+            driver.destroy_balancer(balancer.id)

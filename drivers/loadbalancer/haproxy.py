@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -33,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,8 @@ class HAProxyLoadBalancerDriver(LoadBalancerDriver):
             socket_dir or Path(tempfile.gettempdir()) / f"overcast-haproxy-{os.getuid()}"
         )
         self.socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._lock_dir = self.state_dir / ".locks"
+        self._lock_dir.mkdir(exist_ok=True)
         self.binary = haproxy_path or shutil.which("haproxy") or "/usr/sbin/haproxy"
         self.country = country
         self.drain_timeout = drain_timeout
@@ -114,9 +117,17 @@ class HAProxyLoadBalancerDriver(LoadBalancerDriver):
 
     # -- state -------------------------------------------------------------
 
-    def _lock(self, balancer_id: str) -> threading.Lock:
+    @contextlib.contextmanager
+    def _lock(self, balancer_id: str) -> Iterator[None]:
+        """Hold the balancer: against this driver's other threads, and with an
+        advisory file lock against other processes (another worker, or its
+        periodic check, must not restart a balancer being destroyed)."""
         with self._guard:
-            return self._locks.setdefault(balancer_id, threading.Lock())
+            local = self._locks.setdefault(balancer_id, threading.Lock())
+        self._dir(balancer_id)  # the id is checked before it names a file
+        with local, open(self._lock_dir / f"{balancer_id}.lock", "a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            yield
 
     def _dir(self, balancer_id: str) -> Path:
         if not balancer_id.replace("-", "").isalnum():

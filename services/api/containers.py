@@ -28,6 +28,7 @@ from services.common.context import ServiceContext
 from services.common.db.models import Account, Container, Operation, new_id
 from services.common.db.session import session_scope
 from services.common.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
+from services.common.states import start_operation
 
 LOG = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def delete(request: ApiRequest) -> Reply:
                 _delete_empty(context, tx.session, container)
                 return Reply(204, resource_id=container.id)
             else:
-                operation = storage.start_operation(
+                operation = start_operation(
                     tx.session,
                     container.project_id,
                     container.id,

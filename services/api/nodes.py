@@ -8,17 +8,16 @@ from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.api import idempotency, schemas
 from services.api.app import ApiRequest, Reply
 from services.api.paging import paginate
 from services.api.views import node_view, operation_view
-from services.common import messaging, outbox, quotas
+from services.common import messaging, quotas
 from services.common.db.models import Node, Operation, new_id, utcnow
 from services.common.db.session import session_scope
-from services.common.errors import BrokerUnavailable, InvalidInput, NotFound
+from services.common.errors import InvalidInput, NotFound
 from services.common.states import (
     ACTIONS,
     AlreadyDeleting,
@@ -59,70 +58,25 @@ def _submit(
     *,
     keep_without_broker: bool = False,
 ) -> Reply:
-    """Record an accepted request and publish its messages after commit.
+    """Accept through :func:`idempotency.submit`; a delete (``keep_without_broker``)
+    stays recorded when the broker is down."""
 
-    ``prepare(session)`` creates or updates the nodes and the operation. If
-    the broker cannot take the messages, the change is undone and the client
-    gets 503, so nothing is left half-accepted -- unless
-    ``keep_without_broker`` (a delete, which always wins): then the intent
-    stays recorded and its message waits in the outbox, which schedulers and
-    workers publish once the broker is back.
-    """
-    context = request.context
-    key = idempotency.key_of(request)
-    request_fingerprint = idempotency.fingerprint(request, body)
-    try:
-        with context.outbox.transaction() as tx:
-            replayed = idempotency.replay(tx.session, request, key, request_fingerprint)
-            if replayed is not None:
-                return replayed
-            nodes, operation, envelopes = prepare(tx.session)
-            operation.idempotency_key = key
-            operation.request_fingerprint = request_fingerprint
-            reply = accepted(nodes, operation)  # stored with the INSERT, not an UPDATE
-            operation.response_status = reply.status
-            operation.response_body = reply.body
-            for envelope in envelopes:
-                tx.send(envelope)
-    except IntegrityError:
-        # The same Idempotency-Key raced us and won: answer as it did.
-        with session_scope(context.sessions) as session:
-            replayed = idempotency.replay(session, request, key, request_fingerprint)
-        if replayed is None:
-            raise
-        return replayed
-    except BrokerUnavailable:
-        if keep_without_broker:
-            LOG.warning("broker unavailable; %s waits in the outbox", operation.id)
-            return reply
-        _undo(request, tx, [node.id for node in nodes], operation.id)
-        raise
-    return reply
+    def prepared(session: Session) -> idempotency.Prepared:
+        nodes, operation, envelopes = prepare(session)
+        return operation, accepted(nodes, operation), envelopes
+
+    return idempotency.submit(request, body, prepared, None if keep_without_broker else _undo)
 
 
-def _undo(
-    request: ApiRequest, tx: outbox.Transaction, node_ids: list[str], operation_id: str
-) -> None:
-    request.context.outbox.discard(tx.staged)
-    reason = "not accepted: the message broker is unavailable"
-    with session_scope(request.context.sessions) as session:
-        operation = session.get(Operation, operation_id)
-        if operation is None:
-            return
-        operation.status = "failed"
-        operation.error = reason
-        operation.idempotency_key = None
-        operation.response_body = None
-        for node_id in node_ids:
-            node = session.get(Node, node_id)
-            if node is None:
-                continue
-            if operation.action == "create":
-                node.state = State.DELETED.value
-                node.deleted_at = utcnow()
-                node.error = reason
-                quotas.release(session, node)
-            node.task = None
+def _undo(session: Session, operation: Operation) -> None:
+    """Take back what a request the broker refused changed on its nodes."""
+    for node in session.scalars(select(Node).where(Node.operation_id == operation.id)):
+        if operation.action == "create":
+            node.state = State.DELETED.value
+            node.deleted_at = utcnow()
+            node.error = operation.error
+            quotas.release(session, node)
+        node.task = None
 
 
 def create(request: ApiRequest) -> Reply:
@@ -218,7 +172,7 @@ def _start_action(request: ApiRequest, action_name: str, body: Any) -> Reply:
             try:
                 begin_delete(session, node)
             except AlreadyDeleting:
-                raise _DeleteUnderWay(accepted([node], _operation_of(session, node))) from None
+                raise idempotency.Answered(accepted([node], _operation_of(session, node))) from None
             action = ACTIONS["delete"]
         else:
             action = begin_action(session, node, action_name)
@@ -247,11 +201,6 @@ def action(request: ApiRequest) -> Reply:
     return _start_action(request, body["action"], body)
 
 
-class _DeleteUnderWay(Exception):
-    def __init__(self, reply: Reply) -> None:
-        self.reply = reply
-
-
 def _operation_of(session: Session, node: Node) -> Operation:
     operation = session.get(Operation, node.operation_id) if node.operation_id else None
     if operation is None:
@@ -262,10 +211,7 @@ def _operation_of(session: Session, node: Node) -> Operation:
 def delete(request: ApiRequest) -> Reply:
     """Delete always wins: it takes over whatever task runs (202). A node already
     being deleted answers 202 with the delete's operation again."""
-    try:
-        return _start_action(request, "delete", None)
-    except _DeleteUnderWay as under_way:
-        return under_way.reply
+    return _start_action(request, "delete", None)
 
 
 def show(request: ApiRequest) -> Reply:

@@ -36,6 +36,7 @@ from services.common.errors import (
     ProjectQuotaExceeded,
     RangeNotSatisfiable,
 )
+from services.common.states import start_operation
 
 LOG = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ def copy(request: ApiRequest) -> Reply:
         _account(request, where, key, stored.size - previous)
         return _stored(request, where, stored, 201)
     with request.context.outbox.transaction() as tx:
-        operation = storage.start_operation(
+        operation = start_operation(
             tx.session, request.project_id, where.container_id, "copy_object", request.request_id
         )
         tx.send(

@@ -140,7 +140,7 @@ ACCOUNT_CREATE: dict[str, Any] = {
         },
         "services": {
             "type": "array",
-            "items": {"enum": ["compute", "storage"]},
+            "items": {"enum": ["compute", "storage", "loadbalancer"]},
             "minItems": 1,
             "uniqueItems": True,
             "description": "The kinds it serves; default: every kind its provider offers",
@@ -170,6 +170,63 @@ CONTAINER_CREATE: dict[str, Any] = {
             "type": "boolean",
             "description": "Adopt a container that already exists at the provider",
         },
+    },
+}
+
+PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+WEIGHT = {"type": "integer", "minimum": 0, "maximum": 256}
+
+MEMBER_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "One of the project's nodes (node_id and the port it serves on), or an address",
+    "properties": {
+        "node_id": {"type": "string", "minLength": 1, "maxLength": 40},
+        "ip": {"type": "string", "minLength": 1, "maxLength": 64, "format": "ipv4"},
+        "port": PORT,
+        "weight": WEIGHT,
+    },
+    "oneOf": [{"required": ["node_id"]}, {"required": ["ip", "port"]}],
+}
+
+BALANCER_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "port"],
+    "properties": {
+        "name": NAME,
+        "port": PORT,
+        "protocol": {"enum": ["http", "https", "tcp"]},
+        "algorithm": {
+            "enum": [
+                "round_robin",
+                "random",
+                "least_connections",
+                "weighted_round_robin",
+                "weighted_least_connections",
+            ]
+        },
+        "health_check": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "interval": {"type": "number", "minimum": 0.1, "maximum": 300},
+                "timeout": {"type": "number", "minimum": 0.1, "maximum": 120},
+                "healthy_threshold": {"type": "integer", "minimum": 1, "maximum": 10},
+                "unhealthy_threshold": {"type": "integer", "minimum": 1, "maximum": 10},
+                "path": {"type": ["string", "null"], "pattern": "^/[!-~]*$", "maxLength": 1024},
+            },
+        },
+        "account_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 40,
+            "description": "Pin it to this account; default: placed by the requirements",
+        },
+        "providers": {**STRINGS, "description": "Placed at an account of one of these"},
+        "accounts": {**STRINGS, "description": "Placed at one of these accounts (names)"},
+        "countries": {"type": "array", "items": COUNTRY, "maxItems": 250, "uniqueItems": True},
+        "members": {"type": "array", "items": MEMBER_CREATE, "maxItems": 100},
     },
 }
 
@@ -222,6 +279,7 @@ QUOTA_UPDATE: dict[str, Any] = {
         },
         "containers": {**LIMIT, "type": ["integer", "null"], "minimum": 0, "maximum": 10**9},
         "stored_bytes": {**LIMIT, "type": ["integer", "null"], "minimum": 0, "maximum": 10**18},
+        "balancers": {**LIMIT, "type": ["integer", "null"], "minimum": 0, "maximum": 10**9},
     },
 }
 
@@ -232,6 +290,8 @@ BODIES = {
     "KeyCreate": KEY_CREATE,
     "ContainerCreate": CONTAINER_CREATE,
     "ObjectUrl": OBJECT_URL,
+    "BalancerCreate": BALANCER_CREATE,
+    "MemberCreate": MEMBER_CREATE,
     "QuotaUpdate": QUOTA_UPDATE,
 }
 

@@ -6,7 +6,15 @@ from typing import Any
 
 from drivers import DriverType
 from drivers.storage.base import Object as StoredObject
-from services.common.db.models import Account, Container, Node, Operation, OperationEvent
+from services.common.db.models import (
+    Account,
+    Balancer,
+    BalancerMember,
+    Container,
+    Node,
+    Operation,
+    OperationEvent,
+)
 
 
 def node_view(node: Node) -> dict[str, Any]:
@@ -95,6 +103,50 @@ def container_view(container: Container) -> dict[str, Any]:
         "operation_id": container.operation_id,
         "created_at": container.created_at.isoformat(),
         "links": {"self": f"/v1/containers/{container.name}"},
+    }
+
+
+def balancer_view(
+    balancer: Balancer, members: list[BalancerMember] | None = None
+) -> dict[str, Any]:
+    """A balancer; with ``members``, each with the health its last check saw."""
+    view: dict[str, Any] = {
+        "id": balancer.id,
+        "name": balancer.name,
+        "project_id": balancer.project_id,
+        "account_id": balancer.account_id,
+        "provider": balancer.provider,
+        "provider_id": balancer.provider_id,
+        "location": balancer.location,
+        "ip": balancer.ip,
+        "port": balancer.port,
+        "protocol": balancer.protocol,
+        "algorithm": balancer.algorithm,
+        "health_check": balancer.health_check,
+        "state": balancer.state,
+        "error": balancer.error,
+        "operation_id": balancer.operation_id,
+        "created_at": balancer.created_at.isoformat(),
+        "links": {"self": f"/v1/balancers/{balancer.id}"},
+    }
+    if members is not None:
+        view["members"] = [member_view(member) for member in members]
+    return view
+
+
+def member_view(member: BalancerMember) -> dict[str, Any]:
+    return {
+        "id": member.id,
+        "balancer_id": member.balancer_id,
+        "node_id": member.node_id,
+        "ip": member.ip,
+        "port": member.port,
+        "weight": member.weight,
+        "state": member.state,
+        "health": member.health,
+        "provider_member_id": member.provider_member_id,
+        "operation_id": member.operation_id,
+        "links": {"self": f"/v1/balancers/{member.balancer_id}/members/{member.id}"},
     }
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from drivers import DriverType, account_driver, get_driver, pricing
 from drivers.compute.base import NodeDriver
 from drivers.errors import InvalidRequest, NotSupported
+from drivers.loadbalancer.base import LoadBalancerDriver
 from drivers.storage.base import StorageDriver
 from services.common.config import Config
 from services.common.crypto import CredentialCipher
@@ -64,6 +65,10 @@ class DriverFactory:
     def storage_for(self, account: Account) -> StorageDriver:
         """The account's storage driver."""
         return self._driver(account, DriverType.STORAGE)  # type: ignore[no-any-return]
+
+    def balancer_for(self, account: Account) -> LoadBalancerDriver:
+        """The account's load-balancer driver."""
+        return self._driver(account, DriverType.LOADBALANCER)  # type: ignore[no-any-return]
 
     def _driver(self, account: Account, kind: DriverType) -> Any:
         name = account_driver(account.provider, kind)

@@ -48,6 +48,10 @@ MESSAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "worker",
         ("operation_id", "source_container_id", "source_key", "container_id", "key"),
     ),
+    "create_balancer": ("worker", ("balancer_id", "operation_id")),
+    "delete_balancer": ("worker", ("balancer_id", "operation_id")),
+    "attach_member": ("worker", ("member_id", "operation_id")),
+    "detach_member": ("worker", ("member_id", "operation_id")),
 }
 
 VERSION = 1

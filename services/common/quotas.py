@@ -6,7 +6,7 @@ with one conditional ``UPDATE ... SET used_x = used_x + n WHERE used_x + n
 two requests can never both pass the last free unit, on PostgreSQL, MariaDB
 or SQLite, and the check costs the same whatever the project's size.
 
-Whatever holds a charge (a node, a container; later a balancer) records
+Whatever holds a charge (a node, a container, a balancer) records
 it in its ``charged`` column in the same transaction, and :func:`release`
 gives back exactly that, once. A periodic :func:`reconcile` recomputes usage
 from those records and logs whatever drifted (a crash between two steps).
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from services.common.db.models import Container, Node, ProjectQuota, utcnow
+from services.common.db.models import Balancer, Container, Node, ProjectQuota, utcnow
 from services.common.errors import ProjectQuotaExceeded
 
 LOG = logging.getLogger(__name__)
@@ -60,11 +60,12 @@ RESOURCES: dict[str, Resource] = {
         Resource("price_per_hour", "USD per hour of live nodes", scale=1_000_000),
         Resource("containers", "object-storage containers"),
         Resource("stored_bytes", "bytes of objects stored through Overcast"),
+        Resource("balancers", "load balancers"),
     )
 }
 
 #: Every table whose rows hold charges (each has ``project_id`` and ``charged``).
-HOLDERS: tuple[Any, ...] = (Node, Container)
+HOLDERS: tuple[Any, ...] = (Node, Container, Balancer)
 
 
 class Holder(Protocol):

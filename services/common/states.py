@@ -23,7 +23,7 @@ from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session, object_session
 
 from services.common import quotas
-from services.common.db.models import Node, Operation, OperationEvent, utcnow
+from services.common.db.models import Node, Operation, OperationEvent, new_id, utcnow
 from services.common.errors import Conflict, NotFound
 
 
@@ -202,6 +202,26 @@ def set_state(
         session = object_session(node)
         if session is not None:
             quotas.release(session, node)
+
+
+def start_operation(
+    session: Session, project_id: str, resource_id: str, action: str, request_id: str
+) -> Operation:
+    """A running operation on a resource that is not a node (its slow work is
+    a worker's)."""
+    now = utcnow()
+    operation = Operation(
+        id=new_id("op"),
+        project_id=project_id,
+        resource_id=resource_id,
+        action=action,
+        status="running",
+        request_id=request_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(operation)
+    return operation
 
 
 def add_event(session: Session, operation_id: str | None, message: str, **data: object) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from drivers.storage.base import StorageDriver
 from services.common import quotas
 from services.common.context import ServiceContext
-from services.common.db.models import Account, Container, Operation, new_id, utcnow
+from services.common.db.models import Account, Container, utcnow
 from services.common.errors import Conflict, NotFound
 
 AVAILABLE = "available"
@@ -67,25 +67,6 @@ def charge_bytes(session: Session, container_id: str, delta: int) -> None:
     delta = max(delta, -held)
     if delta:
         quotas.charge(session, container.project_id, [container], {"stored_bytes": delta})
-
-
-def start_operation(
-    session: Session, project_id: str, container_id: str, action: str, request_id: str
-) -> Operation:
-    """A running operation on a container (its slow work is a worker's)."""
-    now = utcnow()
-    operation = Operation(
-        id=new_id("op"),
-        project_id=project_id,
-        resource_id=container_id,
-        action=action,
-        status="running",
-        request_id=request_id,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(operation)
-    return operation
 
 
 def finish_delete(session: Session, container: Container) -> None:

@@ -3,8 +3,9 @@
 Each checks that the node still runs the matching task (so duplicates are
 harmless), calls the provider, and records the outcome. Completion of
 reboot/start/stop is seen by the poller; destroy completes at once. A node
-deleted before its create was recorded is looked up at the provider by its
-token, so that nothing the create made is left running.
+being deleted leaves every balancer it is in first. A node deleted before
+its create was recorded is looked up at the provider by its token, so that
+nothing the create made is left running.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from services.common.db.models import Account, Node
 from services.common.db.session import session_scope
 from services.common.messaging import Envelope
 from services.common.states import ACTIONS, State, add_event, finish_operation, set_state
+from services.worker.balancers import leave_balancers
 from services.worker.calls import call_provider
 from services.worker.reap import placement_accounts, reap
 
@@ -55,6 +57,8 @@ def node_action(context: ServiceContext, envelope: Envelope, action_name: str) -
         name = node.name
         unrecorded = placement_accounts(node) if action_name == "delete" and target is None else []
     error: DriverError | None = None
+    if action_name == "delete":
+        leave_balancers(context, node_id, operation_id)  # first, so no traffic goes to it
     if unrecorded:
         try:
             reap(context, node_id, name, unrecorded)

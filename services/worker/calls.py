@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from drivers.errors import DriverError, RateLimited
+from services.common.context import ServiceContext
 
 LOG = logging.getLogger(__name__)
 
@@ -38,3 +40,13 @@ def call_provider(
             LOG.info("transient provider error (%s); retry %d in %.2fs", error, attempt + 1, wait)
             sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def call(context: ServiceContext, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """:func:`call_provider` with the worker's configured retries and backoff."""
+    settings = context.config.worker
+    return call_provider(
+        functools.partial(function, *args, **kwargs),
+        retries=settings.provider_retries,
+        backoff=settings.provider_backoff,
+    )

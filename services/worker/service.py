@@ -1,4 +1,5 @@
-"""The worker service: consumes node work, polls provider state, syncs catalogs."""
+"""The worker service: consumes node, storage and balancer work, polls provider
+state, checks balancers, syncs catalogs."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from services.common.heartbeat import Heartbeat
 from services.common.messaging import Envelope
 from services.common.runner import Component, Periodic, run_service
 from services.common.states import age
-from services.worker import catalog, poller, storage
+from services.worker import balancers, catalog, poller, storage
 from services.worker.actions import node_action
 from services.worker.build import build_node
 from services.worker.deploy import deploy_node
@@ -36,6 +37,10 @@ HANDLERS: dict[str, Handler] = {
     "deploy_node": deploy_node,
     "delete_container": storage.delete_container,
     "copy_object": storage.copy_object,
+    "create_balancer": balancers.create_balancer,
+    "delete_balancer": balancers.delete_balancer,
+    "attach_member": balancers.attach_member,
+    "detach_member": balancers.detach_member,
     "sync_catalog": lambda context, envelope: catalog.sync_catalog(
         context, envelope.payload["account_id"]
     ),
@@ -97,6 +102,9 @@ def worker_components(context: ServiceContext) -> list[Component]:
             "catalog-sync",
             min(60.0, settings.catalog_sync_interval),
             lambda: sync_due_catalogs(context),
+        ),
+        Periodic(
+            "balancer-check", settings.poll_interval, lambda: balancers.check_balancers(context)
         ),
         Periodic("outbox-sweep", 10.0, lambda: context.outbox.sweep()),
         Periodic(

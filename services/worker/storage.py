@@ -10,10 +10,7 @@ the operation as failed, saying why.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from drivers.errors import (
     ContainerNotEmpty,
@@ -29,11 +26,10 @@ from services.common.db.session import session_scope
 from services.common.errors import NotFound, ProjectQuotaExceeded
 from services.common.messaging import Envelope
 from services.common.states import add_event, finish_operation
-from services.worker.calls import call_provider
+from services.worker.calls import call
 
 LOG = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 #: Listing-and-deleting rounds before a container that keeps filling up is given up.
 DELETE_ROUNDS = 5
@@ -69,15 +65,15 @@ def _empty_and_delete(context: ServiceContext, driver: StorageDriver, bucket: st
     for _ in range(DELETE_ROUNDS):
         marker = None
         while True:
-            listing = _call(context, driver.list_objects, bucket, marker=marker)
+            listing = call(context, driver.list_objects, bucket, marker=marker)
             for stored in listing.objects:
                 with contextlib.suppress(ObjectNotFound):
-                    _call(context, driver.delete_object, bucket, stored.name)
+                    call(context, driver.delete_object, bucket, stored.name)
             marker = listing.next_marker
             if marker is None:
                 break
         try:
-            _call(context, driver.delete_container, bucket)
+            call(context, driver.delete_container, bucket)
             return
         except ContainerNotFound:
             return
@@ -97,7 +93,7 @@ def copy_object(context: ServiceContext, envelope: Envelope) -> None:
             source_driver = storage.driver_of(context, session, source)
             driver = storage.driver_of(context, session, target)
             source_bucket, bucket, target_id = source.provider_name, target.provider_name, target.id
-        original = _call(context, source_driver.get_object, source_bucket, payload["source_key"])
+        original = call(context, source_driver.get_object, source_bucket, payload["source_key"])
         try:
             previous = driver.get_object(bucket, key).size
         except ObjectNotFound:
@@ -129,19 +125,6 @@ def copy_object(context: ServiceContext, envelope: Envelope) -> None:
         finish_operation(session, operation_id, "succeeded")
 
 
-def _live(session: object, container_id: str) -> Container:
-    return storage.live(session, container_id, lock=True)  # type: ignore[arg-type]
-
-
 def _fail(context: ServiceContext, operation_id: str, reason: str) -> None:
     with session_scope(context.sessions) as session:
         finish_operation(session, operation_id, "failed", reason)
-
-
-def _call(context: ServiceContext, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    settings = context.config.worker
-    return call_provider(
-        functools.partial(function, *args, **kwargs),
-        retries=settings.provider_retries,
-        backoff=settings.provider_backoff,
-    )

@@ -128,14 +128,40 @@ class Service:
         **storage_options: Any,
     ) -> str:
         """A storage-only account (no catalog to wait for)."""
+        return self._add_one_kind_account(
+            "storage", project, name, provider, credentials, storage_options
+        )
+
+    def add_balancer_account(
+        self,
+        project: str,
+        name: str,
+        provider: str = "haproxy",
+        credentials: dict[str, Any] | None = None,
+        **balancer_options: Any,
+    ) -> str:
+        """A load-balancer-only account (no catalog to wait for)."""
+        return self._add_one_kind_account(
+            "loadbalancer", project, name, provider, credentials, balancer_options
+        )
+
+    def _add_one_kind_account(
+        self,
+        kind: str,
+        project: str,
+        name: str,
+        provider: str,
+        credentials: dict[str, Any] | None,
+        options: dict[str, Any],
+    ) -> str:
         account_id = bootstrap.ensure_account(
             self.context,
             self.projects[project],
             name,
             provider,
             credentials or {},
-            {"storage": storage_options},
-            services=["storage"],
+            {kind: options},
+            services=[kind],
         )
         self.accounts[name] = account_id
         return account_id

@@ -10,7 +10,7 @@ an operator. A route missing from the table fails the test.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,8 @@ import pytest
 from services.api.wsgi import ROUTES
 from services.common import bootstrap
 from tests.functional.harness import Service
+from tests.helpers import destroy_balancers, need_haproxy
+from tests.integration.deployment import free_port
 
 ROLES = ("member", "admin", "operator")
 CALLER = {"member": "member", "admin": "admin", "operator": "operator"}
@@ -66,6 +68,14 @@ EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
     "object_delete": {"member": (204, 404), "admin": (204, 404), "operator": (204, 404)},
     # The local provider has no direct URLs: 501 says so, after the same checks.
     "object_url": {"member": (501, 404), "admin": (501, 404), "operator": (501, 404)},
+    # A balancer is made at an account of the caller's own project, like a container.
+    "balancer_create": {"member": (202, 404), "admin": (202, 404), "operator": (202, 404)},
+    "balancer_index": {"member": (200, 403), "admin": (200, 403), "operator": (200, 200)},
+    "balancer_show": {"member": (200, 404), "admin": (200, 404), "operator": (200, 200)},
+    "balancer_delete": {"member": (202, 404), "admin": (202, 404), "operator": (202, 202)},
+    "member_create": {"member": (202, 404), "admin": (202, 404), "operator": (202, 202)},
+    "member_index": {"member": (200, 404), "admin": (200, 404), "operator": (200, 200)},
+    "member_delete": {"member": (202, 404), "admin": (202, 404), "operator": (202, 202)},
 }
 
 
@@ -85,6 +95,7 @@ class World:
     nodes: dict[str, dict[str, Any]]
     accounts: dict[str, str]
     disks: dict[str, str]
+    edges: dict[str, str]
 
     def project(self, name: str) -> str:
         return self.service.projects[name]
@@ -115,6 +126,26 @@ class World:
         answer = self.service.call("PUT", path, key=key, raw=b"data")
         assert answer.status == 201, answer.body
         return f"{container}/objects/thing"
+
+    def fresh_balancer(self, project: str) -> str:
+        """A built balancer of ``project`` (one HAProxy process)."""
+        key = "member" if project == "alpha" else "beta"
+        body = {"name": f"lb-{uuid.uuid4().hex[:12]}", "port": free_port()}
+        answer = self.service.call("POST", "/v1/balancers", key=key, body=body)
+        assert answer.status == 202, answer.body
+        operation = self.service.wait_operation(answer.body["operation"]["id"], key)
+        assert operation["status"] == "succeeded", operation
+        return str(answer.body["balancer"]["id"])
+
+    def fresh_member(self, project: str) -> str:
+        """``balancer_id/members/member_id`` of a new member (an address) of ``project``."""
+        balancer_id = self.fresh_balancer(project)
+        key = "member" if project == "alpha" else "beta"
+        path = f"/v1/balancers/{balancer_id}/members"
+        answer = self.service.call("POST", path, key=key, body={"ip": "127.0.0.1", "port": 9})
+        assert answer.status == 202, answer.body
+        self.service.wait_operation(answer.body["operation"]["id"], key)
+        return f"{path}/{answer.body['member']['id']}"
 
     def fresh_key(self, project: str) -> str:
         with_key = bootstrap.create_key(
@@ -190,6 +221,25 @@ def calls(world: World) -> dict[str, Callable[[str], Call]]:
         "object_url": lambda p: Call(
             "POST", f"/v1/containers/{world.fresh_object(p)}/url", {"method": "GET"}
         ),
+        "balancer_create": lambda p: Call(
+            "POST",
+            "/v1/balancers",
+            {
+                "name": f"new-{uuid.uuid4().hex[:12]}",
+                "port": free_port(),
+                "account_id": world.edges[p],
+            },
+        ),
+        "balancer_index": listing("/v1/balancers"),
+        "balancer_show": lambda p: Call("GET", f"/v1/balancers/{world.fresh_balancer(p)}"),
+        "balancer_delete": lambda p: Call("DELETE", f"/v1/balancers/{world.fresh_balancer(p)}"),
+        "member_create": lambda p: Call(
+            "POST",
+            f"/v1/balancers/{world.fresh_balancer(p)}/members",
+            {"ip": "127.0.0.1", "port": 9},
+        ),
+        "member_index": lambda p: Call("GET", f"/v1/balancers/{world.fresh_balancer(p)}/members"),
+        "member_delete": lambda p: Call("DELETE", world.fresh_member(p)),
     }
 
 
@@ -202,7 +252,8 @@ def test_every_route_has_a_row():
 
 
 @pytest.fixture
-def world(service, tmp_path) -> World:
+def world(service, tmp_path) -> Iterator[World]:
+    need_haproxy()
     service.add_account("beta", "beta-cloud")
     disks = {
         project: service.add_storage_account(
@@ -210,8 +261,14 @@ def world(service, tmp_path) -> World:
         )
         for project in ("alpha", "beta")
     }
-    return World(
+    state_dir = str(tmp_path / "haproxy")
+    edges = {
+        project: service.add_balancer_account(project, f"{project}-edge", state_dir=state_dir)
+        for project in ("alpha", "beta")
+    }
+    yield World(
         disks=disks,
+        edges=edges,
         service=service,
         nodes={
             "alpha": service.create_node("own", key="member"),
@@ -219,6 +276,7 @@ def world(service, tmp_path) -> World:
         },
         accounts={"alpha": service.accounts["dummy"], "beta": service.accounts["beta-cloud"]},
     )
+    destroy_balancers(state_dir)
 
 
 def test_roles_and_projects_on_every_route(world):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import os
-import shutil
 import signal
 import threading
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from drivers import DriverType, get_driver
 from drivers.errors import InvalidRequest, NotFound
 from drivers.loadbalancer.base import Algorithm, Health, HealthCheck, MemberSpec, Protocol
 from drivers.loadbalancer.haproxy import HAProxyLoadBalancerDriver
-from tests.helpers import need, wait_for
+from tests.helpers import need_haproxy, wait_for
 from tests.integration.deployment import free_port
 
 pytestmark = pytest.mark.integration
@@ -85,10 +84,7 @@ def servers() -> Iterator[list[NamedServer]]:
 
 @pytest.fixture
 def haproxy(tmp_path) -> Iterator[HAProxyLoadBalancerDriver]:
-    need(
-        shutil.which("haproxy") is not None or os.path.exists("/usr/sbin/haproxy"),
-        "haproxy (apt-get install haproxy)",
-    )
+    need_haproxy()
     driver = HAProxyLoadBalancerDriver(state_dir=tmp_path / "haproxy", drain_timeout=5)
     yield driver
     for balancer in driver.list_balancers():

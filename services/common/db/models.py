@@ -116,6 +116,8 @@ class ProjectQuota(Base):
     used_containers: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     max_stored_bytes: Mapped[int | None] = mapped_column(BigInteger)
     used_stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    max_balancers: Mapped[int | None] = mapped_column(BigInteger)
+    used_balancers: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     reconciled_at: Mapped[datetime.datetime | None]
 
 
@@ -320,6 +322,67 @@ class Container(Base):
     charged: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime.datetime | None]
+
+
+class Balancer(Base):
+    """A load balancer a project keeps at one account.
+
+    ``name`` is the project's (unique per project among live ones);
+    ``provider_name`` is what it is called at the provider, derived from the
+    id so that a repeated create finds the first; ``provider_id`` is the
+    provider's id once it exists there.
+    """
+
+    __tablename__ = "balancers"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name"),
+        Index("ix_balancers_project_created", "project_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    provider: Mapped[str] = mapped_column(String(64))
+    provider_name: Mapped[str] = mapped_column(String(64))
+    provider_id: Mapped[str | None] = mapped_column(String(255))
+    location: Mapped[str | None] = mapped_column(String(128))
+    port: Mapped[int] = mapped_column(Integer)
+    protocol: Mapped[str] = mapped_column(String(16))
+    algorithm: Mapped[str] = mapped_column(String(32))
+    health_check: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ip: Mapped[str | None] = mapped_column(String(255))
+    #: "building", "available", "error", or "deleting" once a delete began.
+    state: Mapped[str] = mapped_column(String(16))
+    operation_id: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    #: What it holds of its project's quota (released exactly once).
+    charged: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime.datetime | None]
+
+
+class BalancerMember(Base):
+    """A member of a balancer: one of the project's nodes (``node_id``, with
+    the port it serves on) or an address."""
+
+    __tablename__ = "balancer_members"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    balancer_id: Mapped[str] = mapped_column(
+        ForeignKey("balancers.id", ondelete="CASCADE"), index=True
+    )
+    node_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    port: Mapped[int | None] = mapped_column(Integer)
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    provider_member_id: Mapped[str | None] = mapped_column(String(255))
+    #: "attaching", "attached", or "detaching" (a detach always wins).
+    state: Mapped[str] = mapped_column(String(16))
+    #: What the balancer's checks saw last ("up", "down", ...; "unknown" before any).
+    health: Mapped[str] = mapped_column(String(16), default="unknown")
+    operation_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
 
 
 class Operation(Base):
