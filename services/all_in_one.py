@@ -1,9 +1,10 @@
 """``overcast-all-in-one``: API + scheduler + worker in one process.
 
 The embedded default: SQLite and kombu's in-process ``memory://`` queue,
-with a demo project, an operator key and two accounts registered at
-start: dummy (compute) and local (compute nodes as sshd processes, and
-object storage in a directory). Nothing else to install.
+with a demo project, an operator key and accounts registered at start:
+dummy (compute), local (compute nodes as sshd processes, and object storage
+in a directory) and, where Debian's haproxy is installed, edge (load
+balancers as HAProxy processes). Nothing else to install.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -70,6 +72,15 @@ def prepare(config: Config) -> tuple[Config, str, list[Component]]:
             "storage": {"root": str((state_dir / "objects").resolve())},
         },
     )
+    if shutil.which("haproxy") or os.path.exists("/usr/sbin/haproxy"):
+        bootstrap.ensure_account(
+            context,
+            project_id,
+            "edge",
+            "haproxy",
+            {},
+            {"loadbalancer": {"state_dir": str((state_dir / "haproxy").resolve())}},
+        )
     return config, admin_key, components
 
 

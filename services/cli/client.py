@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from services.cli import project, storage
+from services.cli import balancers, project, storage
 from services.cli.http import ApiError, cell, client, output, table, wait_for_operation
 
 
@@ -351,7 +351,14 @@ def account_list(ctx: click.Context) -> None:
     )
 
 
-for _command in (project.quota, project.key, project.audit, storage.container, storage.object_):
+for _command in (
+    project.quota,
+    project.key,
+    project.audit,
+    storage.container,
+    storage.object_,
+    balancers.balancer,
+):
     main.add_command(_command)
 
 

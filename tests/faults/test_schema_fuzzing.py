@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
 
 from services.api.wsgi import ROUTES
 from tests.functional.harness import service_config, start_service, stop_service
+from tests.helpers import destroy_balancers
 
 CHECKS = [
     not_a_server_error,
@@ -26,7 +27,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-EXAMPLES_PER_OPERATION = 80  # x 36 operations = 2,880 cases
+EXAMPLES_PER_OPERATION = 80  # x 43 operations = 3,440 cases
 
 
 @pytest.fixture
@@ -38,8 +39,10 @@ def running(tmp_path):
         "PUT", "/v1/containers/fuzz", body={"account_id": service.accounts["disk"]}
     )
     assert answer.status == 201, answer.body
+    service.add_balancer_account("alpha", "edge", state_dir=str(tmp_path / "haproxy"))
     yield service
     stop_service(service)
+    destroy_balancers(tmp_path / "haproxy")
 
 
 def fuzzer(operation, headers: dict[str, str], counts: dict[str, int]):

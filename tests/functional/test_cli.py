@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from services.api.server import ApiServer, listen
 from services.cli.client import main
-from tests.helpers import MIB, block, wait_for
+from tests.helpers import MIB, block, destroy_balancers, need_haproxy, wait_for
+from tests.integration.deployment import free_port
 
 
 @pytest.fixture
@@ -192,3 +193,46 @@ def test_containers_and_objects_from_files_and_pipes(cli, service, tmp_path):
     assert deleted.exit_code == 0, deleted.output
     assert "succeeded" in deleted.output
     assert json.loads(cli("--json", "container", "list").output)["containers"] == []
+
+
+def test_balancers_from_the_cli(cli, service, tmp_path):
+    need_haproxy()
+    state_dir = tmp_path / "haproxy"
+    service.add_balancer_account("alpha", "edge", state_dir=str(state_dir))
+    node = service.create_node("app")
+    try:
+        port = free_port()
+        made = cli(
+            "--json", "balancer", "create", "front", "--port", str(port),
+            "--node", node["id"], "--member-port", "8080", "--wait",
+        )  # fmt: skip
+        assert made.exit_code == 0, made.output
+        balancer_id = json.loads(made.output)["balancer"]["id"]
+        assert json.loads(made.output)["operation"]["status"] == "succeeded"
+        listed = cli("balancer", "list")
+        assert balancer_id in listed.output and str(port) in listed.output
+        shown = cli("balancer", "show", balancer_id)
+        assert node["id"] in shown.output and "attached" in shown.output
+
+        attached = cli(
+            "--json", "balancer", "attach", balancer_id, "--ip", "127.0.0.1",
+            "--port", "9", "--weight", "2", "--wait",
+        )  # fmt: skip
+        assert attached.exit_code == 0, attached.output
+        member_id = json.loads(attached.output)["member"]["id"]
+        members = cli("--json", "balancer", "members", balancer_id)
+        assert sorted(m["weight"] for m in json.loads(members.output)["members"]) == [1, 2]
+
+        both = cli("balancer", "attach", balancer_id, "--node", node["id"], "--ip", "127.0.0.1")
+        assert both.exit_code != 0 and "give a node" in both.output
+        again = cli("balancer", "attach", balancer_id, "--ip", "127.0.0.1", "--port", "9")
+        assert again.exit_code != 0 and "already has member" in again.output
+        assert "Traceback" not in again.output
+
+        detached = cli("balancer", "detach", balancer_id, member_id, "--wait")
+        assert detached.exit_code == 0 and "succeeded" in detached.output, detached.output
+        deleted = cli("balancer", "delete", balancer_id, "--wait")
+        assert deleted.exit_code == 0 and "succeeded" in deleted.output, deleted.output
+        assert cli("balancer", "show", balancer_id).exit_code != 0
+    finally:
+        destroy_balancers(state_dir)
