@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from services.api.app import ApiRequest, Reply
-from services.api.paging import paginate
+from services.api.paging import listing, paginate
 from services.common.db.models import AuditRecord
 from services.common.db.session import session_scope
-from services.common.errors import InvalidInput
 
 FILTERS = ("key_id", "resource_id", "route", "outcome", "method")
 
@@ -34,15 +31,6 @@ def audit_view(row: AuditRecord) -> dict[str, Any]:
 
 
 def index(request: ApiRequest) -> Reply:
-    query = select(AuditRecord)
-    project_id = request.listing_project()
-    if project_id is not None:
-        query = query.where(AuditRecord.project_id == project_id)
-    for name in FILTERS:
-        value = request.raw.GET.get(name)
-        if value:
-            if len(value) > 255:
-                raise InvalidInput(f"{name}: too long", field=name)
-            query = query.where(getattr(AuditRecord, name) == value)
+    query = listing(request, AuditRecord, FILTERS)
     with session_scope(request.context.sessions) as session:
         return Reply(200, paginate(request, session, query, AuditRecord, audit_view, "records"))

@@ -23,7 +23,7 @@ from drivers import DriverType, account_driver
 from drivers.loadbalancer.base import HealthCheck
 from services.api import idempotency, schemas
 from services.api.app import ApiRequest, Reply
-from services.api.paging import paginate
+from services.api.paging import listing, paginate
 from services.api.views import balancer_view, member_view, operation_view
 from services.common import balancers, messaging, quotas
 from services.common.db.models import Balancer, BalancerMember, Node, Operation, new_id
@@ -158,16 +158,7 @@ def _new_member(
 
 
 def index(request: ApiRequest) -> Reply:
-    query = select(Balancer).where(Balancer.deleted_at.is_(None))
-    project_id = request.listing_project()
-    if project_id is not None:
-        query = query.where(Balancer.project_id == project_id)
-    for name in LIST_FILTERS:
-        value = request.raw.GET.get(name)
-        if value is not None:
-            if len(value) > 255:
-                raise InvalidInput(f"{name}: too long", field=name)
-            query = query.where(getattr(Balancer, name) == value)
+    query = listing(request, Balancer, LIST_FILTERS).where(Balancer.deleted_at.is_(None))
     with session_scope(request.context.sessions) as session:
         return Reply(200, paginate(request, session, query, Balancer, balancer_view, "balancers"))
 

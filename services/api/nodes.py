@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 
 from services.api import idempotency, schemas
 from services.api.app import ApiRequest, Reply
-from services.api.paging import paginate
+from services.api.paging import listing, paginate
 from services.api.views import node_view, operation_view
 from services.common import messaging, quotas
 from services.common.db.models import Node, Operation, new_id, utcnow
 from services.common.db.session import session_scope
-from services.common.errors import InvalidInput, NotFound
+from services.common.errors import NotFound
 from services.common.states import (
     ACTIONS,
     AlreadyDeleting,
@@ -220,17 +220,8 @@ def show(request: ApiRequest) -> Reply:
 
 
 def index(request: ApiRequest) -> Reply:
-    query = select(Node)
-    project_id = request.listing_project()
-    if project_id is not None:
-        query = query.where(Node.project_id == project_id)
+    query = listing(request, Node, LIST_FILTERS)
     if request.raw.GET.get("state") != State.DELETED.value:
         query = query.where(Node.deleted_at.is_(None))
-    for name in LIST_FILTERS:
-        value = request.raw.GET.get(name)
-        if value is not None:
-            if len(value) > 255:
-                raise InvalidInput(f"{name}: too long", field=name)
-            query = query.where(getattr(Node, name) == value)
     with session_scope(request.context.sessions) as session:
         return Reply(200, paginate(request, session, query, Node, node_view, "nodes"))

@@ -1,16 +1,35 @@
-"""``limit``/``marker`` pagination: stable order by (created_at, id)."""
+"""Lists: the rows a caller may list, narrowed by query parameters, and
+``limit``/``marker`` pagination in a stable order by (created_at, id)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
 from services.api.app import ApiRequest
 from services.common.errors import InvalidInput
 
 T = TypeVar("T")
+
+
+def listing(request: ApiRequest, model: Any, filters: Iterable[str]) -> Select[Any]:
+    """The rows of ``model`` a list shows: of the caller's project (see
+    :meth:`ApiRequest.listing_project`), where each column named in
+    ``filters`` equals its query parameter when one is given."""
+    query = select(model)
+    project_id = request.listing_project()
+    if project_id is not None:
+        query = query.where(model.project_id == project_id)
+    for name in filters:
+        value = request.raw.GET.get(name)
+        if value:
+            if len(value) > 255:
+                raise InvalidInput(f"{name}: too long", field=name)
+            query = query.where(getattr(model, name) == value)
+    return query
 
 
 def paginate(

@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from drivers.compute.base import Node as DriverNode
 from drivers.compute.base import NodeState
@@ -33,7 +34,7 @@ from services.common.db.models import Account, Balancer, BalancerMember, Node
 from services.common.db.session import session_scope
 from services.common.messaging import Envelope
 from services.common.states import add_event, finish_operation
-from services.worker.calls import call
+from services.worker.calls import call, settle
 
 LOG = logging.getLogger(__name__)
 
@@ -43,11 +44,37 @@ def create_balancer(context: ServiceContext, envelope: Envelope) -> None:
     operation_id = envelope.payload["operation_id"]
     with session_scope(context.sessions) as session:
         balancer = session.get(Balancer, balancer_id)
-        if balancer is None or balancer.state != balancers.BUILDING:
-            LOG.info("balancer %s: nothing to build (duplicate message?)", balancer_id)
+        if balancer is None or balancer.state not in (balancers.BUILDING, balancers.AVAILABLE):
+            LOG.info("balancer %s: nothing to build (deleted, or it failed)", balancer_id)
             return
+        built = balancer.state == balancers.AVAILABLE  # a redelivery after the create
         driver = context.drivers.balancer_for(balancers.account_of(session, balancer))
         wanted = _wanted(balancer)
+    if not built and not _build(context, driver, balancer_id, operation_id, wanted):
+        return
+    with session_scope(context.sessions) as session:
+        members = [
+            member.id
+            for member in balancers.members_of(session, balancer_id)
+            if member.state == balancers.ATTACHING and member.operation_id == operation_id
+        ]
+    failures = [failure for failure in (_attach(context, m) for m in members) if failure]
+    with session_scope(context.sessions) as session:
+        if failures:
+            finish_operation(session, operation_id, "failed", "; ".join(failures))
+        else:
+            finish_operation(session, operation_id, "succeeded")
+
+
+def _build(
+    context: ServiceContext,
+    driver: LoadBalancerDriver,
+    balancer_id: str,
+    operation_id: str,
+    wanted: dict[str, Any],
+) -> bool:
+    """Make the balancer at the provider and record it; False when that
+    failed or a delete began meanwhile (what was made is then removed)."""
     try:
         made = _find_or_create(context, driver, wanted)
     except DriverError as error:
@@ -59,34 +86,21 @@ def create_balancer(context: ServiceContext, envelope: Envelope) -> None:
                 balancer.state = balancers.ERROR
                 balancer.error = f"create failed: {error}"
             finish_operation(session, operation_id, "failed", f"create failed: {error}")
-        return
+        return False
     with session_scope(context.sessions) as session:
         balancer = session.get(Balancer, balancer_id, with_for_update=True, populate_existing=True)
-        deleted = balancer is None or balancer.state != balancers.BUILDING
-        if not deleted:
-            assert balancer is not None
+        if balancer is not None and balancer.state == balancers.BUILDING:
             balancer.provider_id = made.id
             balancer.ip = made.ip
             balancer.location = made.location or balancer.location
             balancer.state = balancers.AVAILABLE
             add_event(session, operation_id, f"balancer {made.id} listening on port {made.port}")
-            members = [
-                member.id
-                for member in balancers.members_of(session, balancer_id)
-                if member.state == balancers.ATTACHING
-            ]
-    if deleted:
-        LOG.info("balancer %s was deleted while being built; removing %s", balancer_id, made.id)
-        call(context, _destroy, driver, made.id)
-        with session_scope(context.sessions) as session:
-            finish_operation(session, operation_id, "failed", "deleted before it was ready")
-        return
-    failures = [failure for failure in (_attach(context, m) for m in members) if failure]
+            return True
+    LOG.info("balancer %s was deleted while being built; removing %s", balancer_id, made.id)
+    call(context, _destroy, driver, made.id)
     with session_scope(context.sessions) as session:
-        if failures:
-            finish_operation(session, operation_id, "failed", "; ".join(failures))
-        else:
-            finish_operation(session, operation_id, "succeeded")
+        finish_operation(session, operation_id, "failed", "deleted before it was ready")
+    return False
 
 
 def _wanted(balancer: Balancer) -> dict[str, Any]:
@@ -126,26 +140,23 @@ def delete_balancer(context: ServiceContext, envelope: Envelope) -> None:
             return
         driver = balancers.driver_or_none(context, session, balancer)
         provider_id, provider_name = balancer.provider_id, balancer.provider_name
-    try:
-        if driver is not None:
-            if provider_id is None:  # a create may have made it without recording it
-                provider_id = next(
-                    (b.id for b in call(context, driver.list_balancers) if b.name == provider_name),
-                    None,
-                )
-            if provider_id is not None:
-                call(context, _destroy, driver, provider_id)
-    except DriverError as error:
-        if error.transient:
-            raise
-        with session_scope(context.sessions) as session:
-            finish_operation(session, operation_id, "failed", f"delete failed: {error}")
-        return
-    with session_scope(context.sessions) as session:
+
+    def remove() -> None:
+        if driver is None:
+            return
+        found = provider_id
+        if found is None:  # a create may have made it without recording it
+            listed = call(context, driver.list_balancers)
+            found = next((b.id for b in listed if b.name == provider_name), None)
+        if found is not None:
+            call(context, _destroy, driver, found)
+
+    def record(session: Session) -> None:
         balancer = session.get(Balancer, balancer_id, with_for_update=True)
         if balancer is not None and balancer.deleted_at is None:
             balancers.finish_delete(session, balancer)
-        finish_operation(session, operation_id, "succeeded")
+
+    settle(context, operation_id, "delete", remove, record)
 
 
 def attach_member(context: ServiceContext, envelope: Envelope) -> None:
@@ -170,6 +181,9 @@ def _attach(context: ServiceContext, member_id: str) -> str | None:
         driver = context.drivers.balancer_for(balancers.account_of(session, balancer))
         provider_id = balancer.provider_id
         node = _driver_node(session, member.node_id) if member.node_id else None
+        if member.node_id and node is None:
+            session.delete(member)
+            return f"member {member.node_id}: the node is gone"
         spec = None if node else MemberSpec(ip=member.ip, port=member.port, weight=member.weight)
         port = member.port or balancer.port
         what = f"member {node.name if node else f'{member.ip}:{member.port}'}"
@@ -204,9 +218,9 @@ def _attach(context: ServiceContext, member_id: str) -> str | None:
     return None
 
 
-def _driver_node(session: Any, node_id: str) -> DriverNode | None:
+def _driver_node(session: Session, node_id: str) -> DriverNode | None:
     node = session.get(Node, node_id)
-    if node is None or node.provider_node_id is None:
+    if node is None or node.deleted_at is not None or node.provider_node_id is None:
         return None
     return DriverNode(
         id=node.provider_node_id,
@@ -246,16 +260,7 @@ def _detach(driver: LoadBalancerDriver, provider_id: str, provider_member_id: st
 def detach_member(context: ServiceContext, envelope: Envelope) -> None:
     member_id = envelope.payload["member_id"]
     operation_id = envelope.payload["operation_id"]
-    try:
-        _detach_one(context, member_id)
-    except DriverError as error:
-        if error.transient:
-            raise
-        with session_scope(context.sessions) as session:
-            finish_operation(session, operation_id, "failed", f"detach failed: {error}")
-        return
-    with session_scope(context.sessions) as session:
-        finish_operation(session, operation_id, "succeeded")
+    settle(context, operation_id, "detach", lambda: _detach_one(context, member_id))
 
 
 def _detach_one(context: ServiceContext, member_id: str) -> None:

@@ -9,8 +9,12 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import Session
+
 from drivers.errors import DriverError, RateLimited
 from services.common.context import ServiceContext
+from services.common.db.session import session_scope
+from services.common.states import finish_operation
 
 LOG = logging.getLogger(__name__)
 
@@ -50,3 +54,27 @@ def call(context: ServiceContext, function: Callable[..., T], *args: Any, **kwar
         retries=settings.provider_retries,
         backoff=settings.provider_backoff,
     )
+
+
+def settle(
+    context: ServiceContext,
+    operation_id: str,
+    what: str,
+    work: Callable[[], object],
+    record: Callable[[Session], None] = lambda session: None,
+) -> None:
+    """Do an operation's provider ``work``, then ``record`` it and end the
+    operation as succeeded in one transaction. A transient provider error is
+    raised (for redelivery); any other ends the operation as failed, saying
+    which ``what`` failed and why."""
+    try:
+        work()
+    except DriverError as error:
+        if error.transient:
+            raise
+        with session_scope(context.sessions) as session:
+            finish_operation(session, operation_id, "failed", f"{what} failed: {error}")
+        return
+    with session_scope(context.sessions) as session:
+        record(session)
+        finish_operation(session, operation_id, "succeeded")

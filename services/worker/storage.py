@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from sqlalchemy.orm import Session
+
 from drivers.errors import (
     ContainerNotEmpty,
     ContainerNotFound,
@@ -26,7 +28,7 @@ from services.common.db.session import session_scope
 from services.common.errors import NotFound, ProjectQuotaExceeded
 from services.common.messaging import Envelope
 from services.common.states import add_event, finish_operation
-from services.worker.calls import call
+from services.worker.calls import call, settle
 
 LOG = logging.getLogger(__name__)
 
@@ -45,20 +47,17 @@ def delete_container(context: ServiceContext, envelope: Envelope) -> None:
             return
         bucket = container.provider_name
         driver = storage.driver_or_none(context, session, container)
-    try:
+
+    def remove() -> None:
         if driver is not None:
             _empty_and_delete(context, driver, bucket)
-    except DriverError as error:
-        if error.transient:
-            raise
-        with session_scope(context.sessions) as session:
-            finish_operation(session, operation_id, "failed", f"delete failed: {error}")
-        return
-    with session_scope(context.sessions) as session:
+
+    def record(session: Session) -> None:
         container = session.get(Container, container_id, with_for_update=True)
         if container is not None and container.deleted_at is None:
             storage.finish_delete(session, container)
-        finish_operation(session, operation_id, "succeeded")
+
+    settle(context, operation_id, "delete", remove, record)
 
 
 def _empty_and_delete(context: ServiceContext, driver: StorageDriver, bucket: str) -> None:

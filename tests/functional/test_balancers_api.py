@@ -12,6 +12,10 @@ import pytest
 import requests
 
 from drivers.loadbalancer.haproxy import HAProxyLoadBalancerDriver
+from services.common import messaging
+from services.common.db.models import BalancerMember
+from services.common.db.session import session_scope
+from services.worker.service import dispatch
 from tests.functional.harness import Answer, Service
 from tests.helpers import destroy_balancers, need_haproxy, wait_for
 from tests.integration.deployment import free_port
@@ -192,3 +196,30 @@ def test_a_balancer_deleted_while_being_built_is_removed_at_the_provider(lb):
         what="nothing left at HAProxy",
     )
     assert usage(lb) == 0
+
+
+def test_redelivered_work_makes_nothing_twice(lb):
+    """At-least-once delivery: a create or attach message handled again (as
+    after a worker died before its ack) finds what the first made."""
+    made = built(lb, members=[{"ip": "127.0.0.1", "port": 9}])
+    [member] = made["members"]
+    driver = HAProxyLoadBalancerDriver(state_dir=_state_dir(lb))
+    with session_scope(lb.context.sessions) as session:
+        row = session.get(BalancerMember, member["id"])
+        row.state = "attaching"  # as if the worker died between attach and record
+        row.provider_member_id = None
+    for kind, payload in (
+        ("create_balancer", {"balancer_id": made["id"]}),
+        ("attach_member", {"member_id": member["id"]}),
+    ):
+        envelope = messaging.message(
+            kind, "req-again", operation_id=made["operation_id"], **payload
+        )
+        dispatch(lb.context, envelope)
+    assert [b.id for b in driver.list_balancers()] == [made["provider_id"]]
+    assert [m.id for m in driver.list_members(made["provider_id"])] == [
+        member["provider_member_id"]
+    ]
+    [again] = balancer(lb, made["id"])["members"]
+    assert again["state"] == "attached"
+    assert again["provider_member_id"] == member["provider_member_id"]
