@@ -8,7 +8,7 @@ KEYSTONE_VENV ?= .venv-keystone
 # later versions need Node >= 21.
 AZURITE := .azurite/node_modules/.bin/azurite-blob
 
-.PHONY: install run test lint clean
+.PHONY: install libvirt run test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,14 @@ $(AZURITE):
 		[ -f $(AZURITE_CHECK) ] || { rm -rf .azurite; echo "Azurite could not be installed"; }; \
 	else echo "npm is missing: the Azure Blob tests will be skipped"; fi
 
+# libvirt-python compiles against the host's libvirt (Debian: libvirt-dev and
+# pkg-config, which .ci/run installs); without them the libvirt tests skip.
+libvirt: install
+	@$(BIN)/pip install -q -e ".[libvirt]" 2>/dev/null || \
+		echo "libvirt-python could not be built (apt-get install libvirt-dev pkg-config): the libvirt tests will be skipped"
+
 # Install, lint, type-check and run the whole test suite.
-test: install $(KEYSTONE_VENV)/bin/keystone-manage $(AZURITE)
+test: install libvirt $(KEYSTONE_VENV)/bin/keystone-manage $(AZURITE)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
