@@ -1,7 +1,9 @@
 """Build ``drivers/data/pricing.json`` from public price facts.
 
 Sources: the ``apache-libcloud`` wheel's ``libcloud/data/pricing.json`` (EC2
-Linux on-demand prices; its zeros mean "unknown" and are dropped) and our own
+Linux on-demand prices; GCE's per-vCPU and per-GB rates by machine family
+and region, composed into machine-type prices the way Google bills them; its
+zeros mean "unknown" and are dropped) and our own
 ``drivers/data/dummy_catalog.json`` for the dummy provider. Only what our
 drivers use is kept, so the file stays small. Re-run after upgrading
 libcloud::
@@ -43,6 +45,45 @@ def convert_ec2(libcloud_compute: dict[str, Any]) -> dict[str, dict[str, float]]
     return prices
 
 
+#: GCE machine types priced from their family's rates: (vCPUs, GB of RAM).
+#: Shared-core types (f1, g1) have one price per instance.
+GCE_MACHINE_TYPES: dict[str, tuple[int, float]] = {
+    **{f"n1-standard-{n}": (n, 3.75 * n) for n in (1, 2, 4, 8, 16, 32, 64, 96)},
+    **{f"n1-highmem-{n}": (n, 6.5 * n) for n in (2, 4, 8, 16, 32, 64, 96)},
+    **{f"n1-highcpu-{n}": (n, 0.9 * n) for n in (2, 4, 8, 16, 32, 64, 96)},
+    **{f"n2-standard-{n}": (n, 4.0 * n) for n in (2, 4, 8, 16, 32, 48, 64, 80)},
+    **{f"n2-highmem-{n}": (n, 8.0 * n) for n in (2, 4, 8, 16, 32, 48, 64, 80)},
+    **{f"n2d-standard-{n}": (n, 4.0 * n) for n in (2, 4, 8, 16, 32, 48, 64, 96)},
+    **{f"e2-standard-{n}": (n, 4.0 * n) for n in (2, 4, 8, 16, 32)},
+    **{f"e2-highmem-{n}": (n, 8.0 * n) for n in (2, 4, 8, 16)},
+    **{f"e2-highcpu-{n}": (n, 1.0 * n) for n in (2, 4, 8, 16, 32)},
+    **{f"c2-standard-{n}": (n, 4.0 * n) for n in (4, 8, 16, 30, 60)},
+    "f1-micro": (1, 0.6),
+    "g1-small": (1, 1.7),
+}
+
+
+def convert_gce(libcloud_compute: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Machine-type prices per region: vCPUs x the family's vCPU rate + GB x
+    its RAM rate (for shared-core types, the family's one instance rate)."""
+    families = libcloud_compute["gce_instances"]
+    prices: dict[str, dict[str, float]] = {}
+    for size_id, (vcpus, ram_gb) in sorted(GCE_MACHINE_TYPES.items()):
+        family = families[size_id.split("-")[0]]
+        cpu = {r: v["price"] for r, v in family["cpu"]["on_demand"].items() if v["price"]}
+        if "ram" not in family:  # shared core: the vCPU rate is the instance's
+            known = dict(cpu)
+        else:
+            ram = {r: v["price"] for r, v in family["ram"]["on_demand"].items() if v["price"]}
+            known = {
+                region: round(vcpus * cpu[region] + ram_gb * ram[region], 6)
+                for region in sorted(set(cpu) & set(ram))
+            }
+        if known:
+            prices[size_id] = dict(sorted(known.items()))
+    return prices
+
+
 def dummy_prices(catalog: dict[str, Any]) -> dict[str, dict[str, float]]:
     rules = catalog["prices"]
     unknown = {tuple(pair) for pair in rules["unknown"]}
@@ -63,10 +104,14 @@ def build(libcloud_path: Path) -> dict[str, Any]:
     return {
         "format": 1,
         "updated": updated.date().isoformat(),
-        "source": "apache-libcloud data/pricing.json (ec2_linux); dummy_catalog.json (dummy)",
+        "source": (
+            "apache-libcloud data/pricing.json (ec2_linux, gce_instances);"
+            " dummy_catalog.json (dummy)"
+        ),
         "compute": {
             "dummy": dummy_prices(catalog),
             "ec2": convert_ec2(libcloud_data["compute"]),
+            "gce": convert_gce(libcloud_data["compute"]),
         },
     }
 

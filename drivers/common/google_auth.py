@@ -2,7 +2,7 @@
 key, exchanged at its ``token_uri`` for an OAuth2 access token, cached until
 shortly before it expires and renewed by whichever thread needs it first.
 
-Shared by every Google driver (Cloud Storage now, Compute Engine next). The
+Shared by every Google driver (Cloud Storage, Compute Engine). The
 private key never leaves this object and no message carries it.
 """
 
@@ -14,13 +14,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from drivers.errors import AuthError, InvalidRequest, ProviderError
+
+T = TypeVar("T")
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #: Renew this long before the token's end.
@@ -106,6 +108,19 @@ class TokenSource:
         """Drop the cached token (after the API refused it)."""
         with self._lock:
             self._token = None
+
+    def authorized(self, send: Callable[[dict[str, str]], T]) -> T:
+        """``send(headers)`` with the current token; a token the API refuses
+        (:class:`AuthError`) is renewed once, then the refusal stands."""
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self.token()}"}  # a refused key fails here
+            try:
+                return send(headers)
+            except AuthError:
+                if attempt == 2:
+                    raise
+                self.forget()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _exchange(self) -> None:
         now = self.clock()

@@ -216,6 +216,26 @@ class Service:
             assert operation["status"] == "succeeded", operation
         return self.node(answer.body["node"]["id"], key)
 
+    def live_a_node_s_life(self, node_id: str, key: str = "member") -> None:
+        """Reboot, stop, start and delete a running node through the API,
+        each action waited for; the node ends deleted."""
+        for action, state in (("reboot", "running"), ("stop", "stopped"), ("start", "running")):
+            answer = self.call(
+                "POST", f"/v1/nodes/{node_id}/action", key=key, body={"action": action}
+            )
+            assert answer.status == 202, answer.body
+            operation = self.wait_operation(answer.body["operation"]["id"], key)
+            assert operation["status"] == "succeeded", operation
+            wait_for(
+                lambda state=state: (
+                    (n := self.node(node_id))["state"] == state and n["task"] is None
+                ),
+                what=f"{action} done",
+            )
+        deletion = self.call("DELETE", f"/v1/nodes/{node_id}", key=key)
+        operation = self.wait_operation(deletion.body["operation"]["id"], key)
+        assert operation["status"] == "succeeded", operation
+
 
 def start_service(config: Config, migrate_database: bool = True) -> Service:
     if migrate_database:

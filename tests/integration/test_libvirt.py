@@ -147,26 +147,13 @@ def test_through_the_service_a_libvirt_node_is_placed_runs_and_is_deleted(virt, 
             "alpha", "virt", provider="libvirt", uri="test:///default", country="de"
         )
         offers = service.call(
-            "GET", "/v1/offers?min_ram_mb=4096&exclude_countries=US", key="member"
+            "GET", "/v1/offers?min_ram_mb=4096&exclude_country=US", key="member"
         ).body["offers"]
         assert {o["size_id"] for o in offers if o["provider"] == "libvirt"} == {"medium", "large"}
         node = service.create_node("guest", key="member", image="debian", providers=["libvirt"])
         assert node["state"] == "running" and node["provider"] == "libvirt"
         assert node["private_ips"] and node["size_id"] == "small"
-        for action, state in (("reboot", "running"), ("stop", "stopped"), ("start", "running")):
-            answer = service.call(
-                "POST", f"/v1/nodes/{node['id']}/action", key="member", body={"action": action}
-            )
-            assert answer.status == 202, answer.body
-            wait_for(
-                lambda state=state: (
-                    service.node(node["id"])["state"] == state
-                    and service.node(node["id"])["task"] is None
-                ),
-                what=f"{action} done",
-            )
-        deletion = service.call("DELETE", f"/v1/nodes/{node['id']}", key="member")
-        assert service.wait_operation(deletion.body["operation"]["id"])["status"] == "succeeded"
+        service.live_a_node_s_life(node["id"])
         assert virt.find_node_by_token(node["id"]) is None  # the domain is gone
     finally:
         stop_service(service)

@@ -33,7 +33,6 @@ import requests
 from drivers.common.google_auth import ServiceAccount, TokenSource
 from drivers.common.http import Connection
 from drivers.errors import (
-    AuthError,
     ContainerExists,
     ContainerNotEmpty,
     ContainerNotFound,
@@ -113,25 +112,19 @@ class GCSStorageDriver(StorageDriver):
         stream: bool = False,
         expect: tuple[int, ...] = (),
     ) -> requests.Response:
-        """A call with the current token; a 401 renews it once."""
-        for attempt in (1, 2):
-            all_headers = {"Authorization": f"Bearer {self.tokens.token()}", **(headers or {})}
-            try:
-                return self.connection.request(
-                    method,
-                    url if url.startswith("http") else self.endpoint + url,
-                    params=params,
-                    headers=all_headers,
-                    data=body,
-                    json=json_body,
-                    stream=stream,
-                    expect=expect,
-                )
-            except AuthError:
-                if attempt == 2:
-                    raise
-                self.tokens.forget()
-        raise AssertionError("unreachable")  # pragma: no cover
+        """A call with the current token; a refused token is renewed once."""
+        return self.tokens.authorized(
+            lambda authorization: self.connection.request(
+                method,
+                url if url.startswith("http") else self.endpoint + url,
+                params=params,
+                headers={**authorization, **(headers or {})},
+                data=body,
+                json=json_body,
+                stream=stream,
+                expect=expect,
+            )
+        )
 
     @staticmethod
     def _object_path(bucket: str, name: str) -> str:

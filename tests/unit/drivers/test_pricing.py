@@ -136,3 +136,17 @@ def test_module_level_helpers_use_the_default_store(monkeypatch, tmp_path):
     monkeypatch.setenv("OVERCAST_PRICING_CACHE", str(tmp_path / "p.json"))
     assert pricing.get_price("dummy", "large", "us-east-1") == 0.048
     assert pricing.default_store().cache_path == tmp_path / "p.json"
+
+
+def test_gce_machine_types_are_priced_as_google_bills_them():
+    """A worked example: n1-standard-2 in us-central1 is 2 vCPUs at the n1
+    vCPU rate plus 7.5 GB at the n1 RAM rate; f1-micro is its one rate."""
+    rate = {"on_demand": {"us-central1": {"price": 0.031611}, "europe-west6": {"price": 0.0}}}
+    ram = {"on_demand": {"us-central1": {"price": 0.004237}}}
+    families = {"n1": {"cpu": rate, "ram": ram}, "f1": {"cpu": rate}}
+    families |= {name: {"cpu": rate, "ram": ram} for name in ("n2", "n2d", "e2", "c2")}
+    families |= {"g1": {"cpu": rate}}
+    prices = build_pricing.convert_gce({"gce_instances": families})
+    assert prices["n1-standard-2"] == {"us-central1": round(2 * 0.031611 + 7.5 * 0.004237, 6)}
+    assert prices["n1-standard-2"]["us-central1"] == 0.09500  # Google's list price
+    assert prices["f1-micro"] == {"us-central1": 0.031611}  # zero (unknown) rates dropped
