@@ -54,6 +54,7 @@ _BUILTIN: dict[tuple[DriverType, str], str] = {
     (DriverType.COMPUTE, "openstack"): "drivers.compute.openstack:OpenStackNodeDriver",
     (DriverType.COMPUTE, "libvirt"): "drivers.compute.libvirt_domains:LibvirtNodeDriver",
     (DriverType.COMPUTE, "gce"): "drivers.compute.gce:GCENodeDriver",
+    (DriverType.COMPUTE, "azure"): "drivers.compute.azure:AzureNodeDriver",
     (DriverType.STORAGE, "local"): "drivers.storage.local:LocalStorageDriver",
     (DriverType.STORAGE, "s3"): "drivers.storage.s3:S3StorageDriver",
     (DriverType.STORAGE, "azure_blobs"): "drivers.storage.azure_blobs:AzureBlobsStorageDriver",

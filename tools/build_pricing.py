@@ -1,7 +1,7 @@
 """Build ``drivers/data/pricing.json`` from public price facts.
 
 Sources: the ``apache-libcloud`` wheel's ``libcloud/data/pricing.json`` (EC2
-Linux on-demand prices; GCE's per-vCPU and per-GB rates by machine family
+and Azure Linux on-demand prices; GCE's per-vCPU and per-GB rates by machine family
 and region, composed into machine-type prices the way Google bills them; its
 zeros mean "unknown" and are dropped) and our own
 ``drivers/data/dummy_catalog.json`` for the dummy provider. Only what our
@@ -84,6 +84,24 @@ def convert_gce(libcloud_compute: dict[str, Any]) -> dict[str, dict[str, float]]
     return prices
 
 
+# Azure Linux sizes our catalog offers, as the pricing data names them (the
+# ARM name lowercased without "_": Standard_D2s_v3 -> standardd2sv3).
+AZURE_SIZES = re.compile(
+    r"^standard(a[0-9]+(m)?v2|a[0-4]|b[0-9]+(l|m)?s|d[0-9]+(a|d)?s?v[345]|e[0-9]+(a|d)?s?v[345]|f[0-9]+sv2)$"
+)
+
+
+def convert_azure(libcloud_compute: dict[str, Any]) -> dict[str, dict[str, float]]:
+    prices: dict[str, dict[str, float]] = {}
+    for size_id, by_region in sorted(libcloud_compute["azure_linux"].items()):
+        if not AZURE_SIZES.match(size_id):
+            continue
+        known = {region: float(price) for region, price in sorted(by_region.items()) if price}
+        if known:
+            prices[size_id] = known
+    return prices
+
+
 def dummy_prices(catalog: dict[str, Any]) -> dict[str, dict[str, float]]:
     rules = catalog["prices"]
     unknown = {tuple(pair) for pair in rules["unknown"]}
@@ -105,13 +123,14 @@ def build(libcloud_path: Path) -> dict[str, Any]:
         "format": 1,
         "updated": updated.date().isoformat(),
         "source": (
-            "apache-libcloud data/pricing.json (ec2_linux, gce_instances);"
+            "apache-libcloud data/pricing.json (ec2_linux, gce_instances, azure_linux);"
             " dummy_catalog.json (dummy)"
         ),
         "compute": {
             "dummy": dummy_prices(catalog),
             "ec2": convert_ec2(libcloud_data["compute"]),
             "gce": convert_gce(libcloud_data["compute"]),
+            "azure": convert_azure(libcloud_data["compute"]),
         },
     }
 
