@@ -37,16 +37,30 @@ def test_libvirt_gce_and_azure_accounts_rank_together_and_each_runs_a_node(tmp_p
         _, gce_endpoint, gce_credentials = stack.enter_context(gce_replay())
         service = start_service(service_config(tmp_path))
         stack.callback(stop_service, service)
+        # One account per way in: the test helper, overcast-manage, the API.
         service.add_account(
             "alpha", "virt", provider="libvirt", uri="test:///default", country="de"
         )
-        service.add_account(
-            "alpha", "google", provider="gce", credentials=gce_credentials,
-            endpoint=gce_endpoint, poll_interval=0.01,
+        added = service.manage(
+            "account", "add", "alpha", "msft", "azure",
+            "--credentials", json.dumps(azure_credentials),
+            "--options", json.dumps(azure_options),
         )  # fmt: skip
-        service.add_account(
-            "alpha", "msft", provider="azure", credentials=azure_credentials, **azure_options
+        assert added.exit_code == 0, added.output
+        made = service.call(
+            "POST",
+            "/v1/accounts",
+            key="admin",
+            body={
+                "name": "google",
+                "provider": "gce",
+                "credentials": gce_credentials,
+                "options": {"endpoint": gce_endpoint, "poll_interval": 0.01},
+            },
         )
+        assert made.status == 201, made.body
+        for account_id in (added.output.strip(), made.body["account"]["id"]):
+            wait_for(lambda account_id=account_id: service.synced(account_id), what="catalog")
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
