@@ -63,6 +63,7 @@ _BUILTIN: dict[tuple[DriverType, str], str] = {
     (DriverType.LOADBALANCER, "haproxy"): "drivers.loadbalancer.haproxy:HAProxyLoadBalancerDriver",
     (DriverType.LOADBALANCER, "alb"): "drivers.loadbalancer.alb:ALBLoadBalancerDriver",
     (DriverType.LOADBALANCER, "elb"): "drivers.loadbalancer.elb:ELBLoadBalancerDriver",
+    (DriverType.LOADBALANCER, "gce"): "drivers.loadbalancer.gce:GCELoadBalancerDriver",
 }
 
 #: Drivers an account of one provider also serves under another name: the

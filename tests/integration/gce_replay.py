@@ -64,8 +64,20 @@ class GceReplay:
     #: The next insert acts, then its operation ends with this error code.
     operation_error_next: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Network load balancing: health checks, target pools, forwarding rules by name.
+    health_checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Instance URLs the pools' checks see healthy.
+    healthy: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        for name in ("lctargetpool", "libcloud-lb-demo-lb-tp"):
+            pool = fixture(f"regions_us-central1_targetPools_{name}.json")
+            self.pools[pool["name"]] = pool
+        for name in ("lcforwardingrule", "libcloud-lb-demo-lb"):
+            rule = fixture(f"regions_us-central1_forwardingRules_{name}.json")
+            self.rules[rule["name"]] = rule
         for scoped in fixture("aggregated_instances.json")["items"].values():
             for instance in scoped.get("instances", []):
                 self.instances[f"{instance['zone'].rsplit('/', 1)[-1]}/{instance['name']}"] = (
@@ -77,6 +89,7 @@ class GceReplay:
         }
         project = r"/compute/v1/projects/[^/]+"
         zone = rf"{project}/zones/(?P<zone>[^/]+)"
+        region = rf"{project}/regions/(?P<region>[^/]+)"
         self.routes: list[tuple[str, re.Pattern[str], Callable[..., Answer]]] = [
             (m, re.compile(f"^{p}$"), h)
             for m, p, h in (
@@ -90,6 +103,24 @@ class GceReplay:
                 ("DELETE", f"{zone}/instances/(?P<name>[^/]+)", self.delete_instance),
                 ("POST", f"{zone}/instances/(?P<name>[^/]+)/(?P<verb>reset|start|stop)", self.act),
                 ("GET", f"{zone}/operations/(?P<operation>[^/]+)", self.get_operation),
+                ("GET", f"{region}/operations/(?P<operation>[^/]+)", self.get_operation),
+                ("GET", f"{project}/global/operations/(?P<operation>[^/]+)", self.get_operation),
+                ("POST", f"{project}/global/httpHealthChecks", self.insert_health_check),
+                ("PATCH", f"{project}/global/httpHealthChecks/(?P<name>[^/]+)", self.patch_check),
+                ("DELETE", f"{project}/global/httpHealthChecks/(?P<name>[^/]+)", self.drop_check),
+                ("POST", f"{region}/targetPools", self.insert_pool),
+                ("GET", f"{region}/targetPools/(?P<name>[^/]+)", self.get_pool),
+                ("DELETE", f"{region}/targetPools/(?P<name>[^/]+)", self.drop_pool),
+                (
+                    "POST",
+                    f"{region}/targetPools/(?P<name>[^/]+)/(?P<verb>addInstance|removeInstance)",
+                    self.pool_instances,
+                ),
+                ("POST", f"{region}/targetPools/(?P<name>[^/]+)/getHealth", self.pool_health),
+                ("GET", f"{region}/forwardingRules", self.list_rules),
+                ("POST", f"{region}/forwardingRules", self.insert_rule),
+                ("GET", f"{region}/forwardingRules/(?P<name>[^/]+)", self.get_rule),
+                ("DELETE", f"{region}/forwardingRules/(?P<name>[^/]+)", self.drop_rule),
             )
         ]
 
@@ -138,18 +169,28 @@ class GceReplay:
         return self.paged(listed, query, wrap)
 
     def operation(
-        self, zone: str, kind: str, target: str, error: str | None = None
+        self,
+        zone: str,
+        kind: str,
+        target: str,
+        error: str | None = None,
+        *,
+        scope: str | None = None,
     ) -> dict[str, Any]:
+        """A new operation, in ``zones/<zone>`` unless ``scope`` says
+        ``regions/<region>`` or ``global``."""
+        scope = scope or f"zones/{zone}"
         name = f"operation-{uuid.uuid4().hex[:12]}"
         operation: dict[str, Any] = {
             "kind": "compute#operation",
             "name": name,
             "operationType": kind,
             "status": "RUNNING",
-            "targetLink": f"{BASE}/{self.project}/zones/{zone}/instances/{target}",
-            "zone": f"{BASE}/{self.project}/zones/{zone}",
-            "selfLink": f"{BASE}/{self.project}/zones/{zone}/operations/{name}",
+            "targetLink": f"{BASE}/{self.project}/{scope}/{target}",
+            "selfLink": f"{BASE}/{self.project}/{scope}/operations/{name}",
         }
+        if scope != "global":
+            operation[scope.split("/")[0][:-1]] = f"{BASE}/{self.project}/{scope}"
         if error:
             operation["error"] = {"errors": [{"code": error, "message": f"{error} in {zone}"}]}
             operation["httpErrorStatusCode"] = 403 if error == "QUOTA_EXCEEDED" else 503
@@ -229,6 +270,108 @@ class GceReplay:
             found["status"] = "DONE"  # done from the next poll on
             return 200, answer
 
+    # -- network load balancing --------------------------------------------
+
+    def missing(self, what: str) -> Answer:
+        return 404, error_body(404, "notFound", f"{what} was not found")
+
+    def created(self, store: dict[str, dict[str, Any]], body: Any, scope: str, kind: str) -> Answer:
+        if body["name"] in store:
+            return 409, error_body(409, "alreadyExists", f"{body['name']} already exists")
+        store[body["name"]] = {**body, "kind": f"compute#{kind}"}
+        return 200, self.operation("", "insert", f"{kind}s/{body['name']}", scope=scope)
+
+    def insert_health_check(self, body: Any, **_: Any) -> Answer:
+        with self.lock:
+            return self.created(self.health_checks, body, "global", "httpHealthCheck")
+
+    def patch_check(self, name: str, body: Any, **_: Any) -> Answer:
+        with self.lock:
+            if name not in self.health_checks:
+                return self.missing(f"health check {name}")
+            self.health_checks[name].update(body)
+            return 200, self.operation("", "patch", f"httpHealthChecks/{name}", scope="global")
+
+    def drop_check(self, name: str, **_: Any) -> Answer:
+        with self.lock:
+            if self.health_checks.pop(name, None) is None:
+                return self.missing(f"health check {name}")
+            return 200, self.operation("", "delete", f"httpHealthChecks/{name}", scope="global")
+
+    def insert_pool(self, region: str, body: Any, **_: Any) -> Answer:
+        with self.lock:
+            for check in body.get("healthChecks", []):
+                if check.rsplit("/", 1)[-1] not in self.health_checks:
+                    return 400, error_body(400, "invalid", f"health check {check} is unknown")
+            body = {**body, "region": f"{BASE}/{self.project}/regions/{region}"}
+            return self.created(self.pools, body, f"regions/{region}", "targetPool")
+
+    def get_pool(self, name: str, **_: Any) -> Answer:
+        with self.lock:
+            pool = self.pools.get(name)
+            return (200, copy.deepcopy(pool)) if pool else self.missing(f"target pool {name}")
+
+    def drop_pool(self, region: str, name: str, **_: Any) -> Answer:
+        with self.lock:
+            if any(r["target"].endswith(f"/targetPools/{name}") for r in self.rules.values()):
+                return 400, error_body(400, "resourceInUseByAnotherResource", f"{name} is in use")
+            if self.pools.pop(name, None) is None:
+                return self.missing(f"target pool {name}")
+            return 200, self.operation(
+                "", "delete", f"targetPools/{name}", scope=f"regions/{region}"
+            )
+
+    def pool_instances(self, region: str, name: str, verb: str, body: Any, **_: Any) -> Answer:
+        with self.lock:
+            pool = self.pools.get(name)
+            if pool is None:
+                return self.missing(f"target pool {name}")
+            urls = [item["instance"] for item in body["instances"]]
+            instances = pool.setdefault("instances", [])
+            for url in urls:
+                if verb == "addInstance" and url not in instances:
+                    instances.append(url)
+                elif verb == "removeInstance" and url in instances:
+                    instances.remove(url)
+            return 200, self.operation("", verb, f"targetPools/{name}", scope=f"regions/{region}")
+
+    def pool_health(self, name: str, body: Any, **_: Any) -> Answer:
+        with self.lock:
+            pool = self.pools.get(name)
+            if pool is None or body["instance"] not in pool.get("instances", []):
+                return self.missing(f"instance {body['instance']} in {name}")
+            state = "HEALTHY" if body["instance"] in self.healthy else "UNHEALTHY"
+            return 200, {"healthStatus": [{"instance": body["instance"], "healthState": state}]}
+
+    def list_rules(self, query: dict[str, str], **_: Any) -> Answer:
+        with self.lock:
+            rules = [copy.deepcopy(rule) for _, rule in sorted(self.rules.items())]
+        return self.paged(rules, query, list)
+
+    def insert_rule(self, region: str, body: Any, **_: Any) -> Answer:
+        with self.lock:
+            if body["target"].rsplit("/", 1)[-1] not in self.pools:
+                return 400, error_body(400, "invalid", f"target {body['target']} is unknown")
+            body = {
+                **body,
+                "IPAddress": f"198.51.100.{len(self.rules) + 10}",
+                "region": f"{BASE}/{self.project}/regions/{region}",
+            }
+            return self.created(self.rules, body, f"regions/{region}", "forwardingRule")
+
+    def get_rule(self, name: str, **_: Any) -> Answer:
+        with self.lock:
+            rule = self.rules.get(name)
+            return (200, copy.deepcopy(rule)) if rule else self.missing(f"forwarding rule {name}")
+
+    def drop_rule(self, region: str, name: str, **_: Any) -> Answer:
+        with self.lock:
+            if self.rules.pop(name, None) is None:
+                return self.missing(f"forwarding rule {name}")
+            return 200, self.operation(
+                "", "delete", f"forwardingRules/{name}", scope=f"regions/{region}"
+            )
+
     # -- serving -----------------------------------------------------------
 
     def handle(self, method: str, target: str, authorization: str, body: Any) -> Answer:
@@ -274,6 +417,9 @@ def gce_replay() -> Iterator[tuple[GceReplay, str, dict[str, str]]]:
             self._answer()
 
         def do_DELETE(self) -> None:
+            self._answer()
+
+        def do_PATCH(self) -> None:
             self._answer()
 
         def log_message(self, *args: object) -> None:

@@ -34,8 +34,8 @@ def peer() -> Iterator[tuple[GceReplay, GCENodeDriver]]:
         driver = GCENodeDriver(
             **credentials, endpoint=endpoint, poll_interval=0.01, timeout=(2.0, 10.0)
         )
-        driver.connection.max_retries = 1
-        driver.connection.backoff = 0.01
+        driver.api.connection.max_retries = 1
+        driver.api.connection.backoff = 0.01
         yield replay, driver
 
 
@@ -145,7 +145,7 @@ def test_a_create_repeated_after_gce_acted_makes_one_instance(peer):
 )
 def test_insert_errors_map_onto_the_tree(peer, failure, raised):
     replay, gce = peer
-    gce.connection.max_retries = 0  # the first answer is the one mapped
+    gce.api.connection.max_retries = 0  # the first answer is the one mapped
     replay.failures = failure if isinstance(failure, list) else [failure]
     with pytest.raises(raised) as caught:
         gce.create_node("x", size(gce), image(gce), zone(gce), auth=KEY, idempotency_token="e")
@@ -170,10 +170,12 @@ def test_a_refused_token_and_a_bad_key_are_auth_errors(peer):
     gce.list_locations()
     replay.tokens.issued.clear()  # every token revoked: renewed once, then it works
     assert gce.list_locations()
-    gce.tokens.account = gce.tokens.account.__class__(
-        "someone-else@example.com", gce.tokens.account.private_key, gce.tokens.account.token_uri
+    gce.api.tokens.account = gce.api.tokens.account.__class__(
+        "someone-else@example.com",
+        gce.api.tokens.account.private_key,
+        gce.api.tokens.account.token_uri,
     )
-    gce.tokens.forget()
+    gce.api.tokens.forget()
     with pytest.raises(AuthError):
         gce.list_nodes()
     with pytest.raises(NotFound):

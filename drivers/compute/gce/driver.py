@@ -24,13 +24,11 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any, ClassVar
 
 from drivers import pricing
-from drivers.common.google_auth import ServiceAccount, TokenSource
-from drivers.common.http import Connection
 from drivers.compute.base import (
     Features,
     Node,
@@ -42,12 +40,10 @@ from drivers.compute.base import (
     NodeSize,
     NodeState,
 )
-from drivers.compute.gce.errors import PROVIDER, error_of, operation_error
-from drivers.errors import InvalidRequest, NotFound, NotSupported, ProviderError
+from drivers.compute.gce.api import DEFAULT_ENDPOINT, DEFAULT_TOKEN_URI, GCEApi, last_segment
+from drivers.compute.gce.errors import PROVIDER
+from drivers.errors import InvalidRequest, NotFound, NotSupported
 
-SCOPE = "https://www.googleapis.com/auth/compute"
-DEFAULT_ENDPOINT = "https://compute.googleapis.com/compute/v1"
-DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
 TOKEN_LABEL = "overcast-token"
 #: requestIds are uuid5(REQUESTS, idempotency token): GCE wants a UUID.
 REQUESTS = uuid.UUID("0c9f5a43-2d1e-4b8a-9f63-5e7d1c2b8a40")
@@ -87,10 +83,6 @@ def instance_name(name: str, token: str) -> str:
     return f"{stem[:54].rstrip('-')}-{digest}"
 
 
-def last_segment(url: str | None) -> str:
-    return (url or "").rstrip("/").rsplit("/", 1)[-1]
-
-
 class GCENodeDriver(NodeDriver):
     """Compute Engine in one project (see the module docstring)."""
 
@@ -120,86 +112,31 @@ class GCENodeDriver(NodeDriver):
         pricing_store: pricing.PricingStore | None = None,
         **_options: Any,
     ) -> None:
-        self.account = ServiceAccount.from_info(
-            {"client_email": client_email, "private_key": private_key, "token_uri": token_uri}
+        self.api = GCEApi(
+            client_email=client_email,
+            private_key=private_key,
+            project=project,
+            token_uri=token_uri,
+            endpoint=endpoint,
+            operation_timeout=operation_timeout,
+            poll_interval=poll_interval,
+            timeout=timeout,
         )
-        self.tokens = TokenSource(self.account, SCOPE, provider=PROVIDER)
-        self.project = project
-        self.endpoint = endpoint.rstrip("/")
         self.image_projects = tuple(image_projects)
         self.zones = set(zones) if zones else None
         self.network = network
         self.ssh_user = ssh_user
         self.disk_gb = disk_gb
-        self.operation_timeout = operation_timeout
-        self.poll_interval = poll_interval
-        self.connection = Connection(
-            self.endpoint, provider=PROVIDER, timeout=timeout, error_mapper=error_of
-        )
         self._pricing = pricing_store or pricing.default_store()
         self._regions = region_table()
         self._images: tuple[float, list[NodeImage]] | None = None
         self._images_lock = threading.Lock()
 
-    # -- requests ----------------------------------------------------------
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Any = None,
-        idempotent: bool | None = None,
-    ) -> Any:
-        """``path`` under the project (or absolute), with the current token."""
-        url = path if path.startswith("/projects/") else f"/projects/{self.project}/{path}"
-        response = self.tokens.authorized(
-            lambda authorization: self.connection.request(
-                method,
-                self.endpoint + url,
-                params=params,
-                json=body,
-                headers=authorization,
-                idempotent=idempotent,
-            )
-        )
-        return response.json() if response.content else {}
-
-    def _pages(self, path: str, params: Mapping[str, str] | None = None) -> Iterator[Any]:
-        """Every page of a list, following ``nextPageToken``."""
-        token = ""
-        while True:
-            query = {**(params or {}), **({"pageToken": token} if token else {})}
-            page = self._call("GET", path, params=query)
-            yield page
-            token = page.get("nextPageToken", "")
-            if not token:
-                return
-
-    def _wait(self, operation: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Poll a zone operation until it is done; raise what it reports."""
-        deadline = time.monotonic() + self.operation_timeout
-        zone = last_segment(operation.get("zone"))
-        while operation.get("status") != "DONE":
-            if time.monotonic() > deadline:
-                raise ProviderError(
-                    f"operation {operation.get('name')} still {operation.get('status')}",
-                    transient=True,
-                    provider=PROVIDER,
-                )
-            time.sleep(self.poll_interval)
-            operation = self._call("GET", f"zones/{zone}/operations/{operation['name']}")
-        failure = operation_error(operation)
-        if failure is not None:
-            raise failure
-        return operation
-
     # -- catalog -----------------------------------------------------------
 
     def list_locations(self) -> list[NodeLocation]:
         locations = []
-        for page in self._pages("zones"):
+        for page in self.api.pages("zones"):
             for zone in page.get("items", []):
                 region = last_segment(zone.get("region"))
                 if zone.get("status") != "UP" or region not in self._regions:
@@ -222,13 +159,13 @@ class GCENodeDriver(NodeDriver):
         if location is not None:
             types = [
                 t
-                for page in self._pages(f"zones/{location.id}/machineTypes")
+                for page in self.api.pages(f"zones/{location.id}/machineTypes")
                 for t in page.get("items", [])
             ]
         else:
             types = [
                 machine_type
-                for page in self._pages("aggregated/machineTypes")
+                for page in self.api.pages("aggregated/machineTypes")
                 for scoped in page.get("items", {}).values()
                 for machine_type in scoped.get("machineTypes", [])
             ]
@@ -263,7 +200,7 @@ class GCENodeDriver(NodeDriver):
                 extra={"family": image.get("family"), "description": image.get("description")},
             )
             for project in self.image_projects
-            for page in self._pages(f"/projects/{project}/global/images")
+            for page in self.api.pages(f"/projects/{project}/global/images")
             for image in page.get("items", [])
             if not image.get("deprecated") and image.get("status", "READY") == "READY"
         ]
@@ -276,7 +213,7 @@ class GCENodeDriver(NodeDriver):
     def list_nodes(self) -> list[Node]:
         return [
             self._to_node(instance)
-            for page in self._pages("aggregated/instances")
+            for page in self.api.pages("aggregated/instances")
             for scoped in page.get("items", {}).values()
             for instance in scoped.get("instances", [])
         ]
@@ -290,7 +227,7 @@ class GCENodeDriver(NodeDriver):
 
     def get_node(self, node_id: str) -> Node:
         zone, name = self._address(node_id)
-        return self._to_node(self._call("GET", f"zones/{zone}/instances/{name}"))
+        return self._to_node(self.api.call("GET", f"zones/{zone}/instances/{name}"))
 
     def find_node_by_token(self, token: str, name: str | None = None) -> Node | None:
         label = token_label(token)
@@ -346,20 +283,20 @@ class GCENodeDriver(NodeDriver):
         request_id = str(uuid.uuid5(REQUESTS, token))
         # The requestId makes the POST safe to repeat: GCE answers a repeat
         # with the first operation instead of acting again.
-        operation = self._call(
+        operation = self.api.call(
             "POST",
             f"zones/{zone}/instances",
             params={"requestId": request_id},
             body=body,
             idempotent=True,
         )
-        self._wait(operation)
+        self.api.wait(operation)
         return self.get_node(f"{zone}/{instance}")
 
     def _act(self, node: Node, method: str, action: str | None) -> None:
         zone, name = self._address(node.id)
         path = f"zones/{zone}/instances/{name}" + (f"/{action}" if action else "")
-        self._wait(self._call(method, path, params={"requestId": str(uuid.uuid4())}))
+        self.api.wait(self.api.call(method, path, params={"requestId": str(uuid.uuid4())}))
 
     def reboot_node(self, node: Node) -> None:
         """A hard reset (GCE has no soft reboot)."""
