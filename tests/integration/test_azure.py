@@ -35,7 +35,7 @@ GROUP_PATH = "/subscriptions/99999999-9999-9999-9999-999999999999/resourceGroups
 def peer() -> Iterator[tuple[AzureReplay, AzureNodeDriver]]:
     with azure_replay() as (replay, credentials, options):
         driver = AzureNodeDriver(**credentials, **options)
-        driver.connection.max_retries = 0
+        driver.arm.connection.max_retries = 0
         yield replay, driver
 
 
@@ -164,7 +164,7 @@ def test_wrong_credentials_and_unsupported_auth_are_clear(peer):
     with pytest.raises(NotSupported):
         azure.create_node("x", size(azure), azure.list_images()[0], east(azure), auth=None)
     replay.client_secret = "rotated"
-    azure.tokens.forget()
+    azure.arm.tokens.forget()
     with pytest.raises(AuthError):
         azure.list_nodes()
     with pytest.raises(InvalidRequest):

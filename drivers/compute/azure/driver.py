@@ -19,21 +19,16 @@ over Azure Resource Manager.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any, ClassVar
 
-import requests
-
 from drivers import pricing
-from drivers.common.http import Connection
-from drivers.common.oauth import AccessTokens
-from drivers.compute.azure.errors import PROVIDER, error_of, operation_error
+from drivers.compute.azure.arm import ArmApi
+from drivers.compute.azure.errors import PROVIDER
 from drivers.compute.base import (
     Features,
     Node,
@@ -45,11 +40,10 @@ from drivers.compute.base import (
     NodeSize,
     NodeState,
 )
-from drivers.errors import InvalidRequest, NotFound, NotSupported, ProviderError
+from drivers.errors import InvalidRequest, NotFound, NotSupported
 
 DEFAULT_ENDPOINT = "https://management.azure.com"
 DEFAULT_LOGIN = "https://login.microsoftonline.com"
-RESOURCE = "https://management.core.windows.net/"
 COMPUTE_API = "2023-03-01"
 NETWORK_API = "2023-04-01"
 RESOURCES_API = "2022-09-01"
@@ -83,27 +77,6 @@ def resource_base(token: str) -> str:
     return "oc-" + hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
-class ClientCredentials(AccessTokens):
-    def __init__(
-        self, login: str, tenant: str, client_id: str, secret: str, *, timeout: float = 30.0
-    ) -> None:
-        super().__init__(
-            f"{login.rstrip('/')}/{tenant}/oauth2/token",
-            provider=PROVIDER,
-            timeout=timeout,
-            who="the client credentials",
-        )
-        self._form = {
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": secret,
-            "resource": RESOURCE,
-        }
-
-    def form(self, now: float) -> dict[str, str]:
-        return dict(self._form)
-
-
 class AzureNodeDriver(NodeDriver):
     """Azure VMs in one resource group (see the module docstring)."""
 
@@ -134,86 +107,29 @@ class AzureNodeDriver(NodeDriver):
     ) -> None:
         if not key or not secret:
             raise InvalidRequest("azure needs the client id (key) and secret", provider=PROVIDER)
-        self.tokens = ClientCredentials(login_endpoint, tenant_id, key, secret)
+        self.arm = ArmApi(
+            tenant_id=tenant_id,
+            client_id=key,
+            secret=secret,
+            subscription=subscription_id,
+            group=resource_group,
+            endpoint=endpoint,
+            login_endpoint=login_endpoint,
+            poll_interval=poll_interval,
+            operation_timeout=operation_timeout,
+            timeout=timeout,
+        )
         self.subscription = subscription_id
-        self.group = resource_group
         self.locations = set(locations) if locations else None
         self.images = tuple(images)
         self.admin_user = admin_user
-        self.endpoint = endpoint.rstrip("/")
-        self.poll_interval = poll_interval
-        self.operation_timeout = operation_timeout
-        self.connection = Connection(
-            self.endpoint, provider=PROVIDER, timeout=timeout, error_mapper=error_of
-        )
         self._pricing = pricing_store or pricing.default_store()
         self._regions = region_table()
-
-    # -- requests ----------------------------------------------------------
-
-    def _group_path(self, kind: str, name: str = "") -> str:
-        path = f"/subscriptions/{self.subscription}/resourceGroups/{self.group}/providers/{kind}"
-        return f"{path}/{name}" if name else path
-
-    def _request(
-        self, method: str, path: str, api: str, body: Any = None, **kwargs: Any
-    ) -> requests.Response:
-        url = path if path.startswith("http") else self.endpoint + path
-        params = None if "api-version=" in url else {"api-version": api}
-        return self.tokens.authorized(
-            lambda authorization: self.connection.request(
-                method, url, params=params, json=body, headers=authorization, **kwargs
-            )
-        )
-
-    def _get(self, path: str, api: str) -> Any:
-        return self._request("GET", path, api).json()
-
-    def _pages(self, path: str, api: str) -> Iterator[Any]:
-        """Every item of a list, following ``nextLink``."""
-        url: str | None = path
-        while url:
-            page = self._get(url, api)
-            yield from page.get("value", [])
-            url = page.get("nextLink")
-
-    def _follow(self, response: requests.Response, api: str) -> None:
-        """Wait until a long-running call ends; raise how it failed."""
-        monitor = response.headers.get("Azure-AsyncOperation")
-        location = response.headers.get("Location")
-        if response.status_code not in (201, 202) or not (monitor or location):
-            return
-        deadline = time.monotonic() + self.operation_timeout
-        while True:
-            if time.monotonic() > deadline:
-                raise ProviderError(
-                    "an ARM operation did not end", transient=True, provider=PROVIDER
-                )
-            if monitor:
-                status = self._get(monitor, api)
-                if status.get("status") == "Succeeded":
-                    return
-                if status.get("status") in ("Failed", "Canceled"):
-                    raise operation_error(status)
-            else:
-                assert location is not None
-                if self._request("GET", location, api).status_code == 200:
-                    return
-            time.sleep(self.poll_interval)
-
-    def _put(self, path: str, api: str, body: Mapping[str, Any]) -> Any:
-        response = self._request("PUT", path, api, body)
-        self._follow(response, api)
-        return self._get(path, api)
-
-    def _delete(self, path: str, api: str) -> None:
-        with contextlib.suppress(NotFound):  # gone already
-            self._follow(self._request("DELETE", path, api), api)
 
     # -- catalog -----------------------------------------------------------
 
     def list_locations(self) -> list[NodeLocation]:
-        compute = self._get(
+        compute = self.arm.get(
             f"/subscriptions/{self.subscription}/providers/Microsoft.Compute", RESOURCES_API
         )
         names: list[str] = next(
@@ -257,7 +173,7 @@ class AzureNodeDriver(NodeDriver):
                 provider=PROVIDER,
                 price_per_hour=self._pricing.get_price(PROVIDER, size_key(size["name"]), where),
             )
-            for size in self._pages(path, COMPUTE_API)
+            for size in self.arm.items(path, COMPUTE_API)
         ]
 
     def list_images(self, location: NodeLocation | None = None) -> list[NodeImage]:
@@ -282,18 +198,18 @@ class AzureNodeDriver(NodeDriver):
     # -- nodes -------------------------------------------------------------
 
     def _vm_path(self, name: str) -> str:
-        return self._group_path("Microsoft.Compute/virtualMachines", name)
+        return self.arm.group_path("Microsoft.Compute/virtualMachines", name)
 
     def list_nodes(self) -> list[Node]:
         return [
             self._to_node(vm)
-            for vm in self._pages(
-                self._group_path("Microsoft.Compute/virtualMachines"), COMPUTE_API
+            for vm in self.arm.items(
+                self.arm.group_path("Microsoft.Compute/virtualMachines"), COMPUTE_API
             )
         ]
 
     def get_node(self, node_id: str) -> Node:
-        return self._to_node(self._get(self._vm_path(node_id), COMPUTE_API))
+        return self._to_node(self.arm.get(self._vm_path(node_id), COMPUTE_API))
 
     def find_node_by_token(self, token: str, name: str | None = None) -> Node | None:
         try:
@@ -324,8 +240,8 @@ class AzureNodeDriver(NodeDriver):
         base = resource_base(token)
         region = location.id
         subnet = self._ensure_network(region)
-        address = self._put(
-            self._group_path("Microsoft.Network/publicIPAddresses", f"{base}-ip"),
+        address = self.arm.put(
+            self.arm.group_path("Microsoft.Network/publicIPAddresses", f"{base}-ip"),
             NETWORK_API,
             {
                 "location": region,
@@ -334,8 +250,8 @@ class AzureNodeDriver(NodeDriver):
                 "tags": {TOKEN_TAG: token},
             },
         )
-        nic = self._put(
-            self._group_path("Microsoft.Network/networkInterfaces", f"{base}-nic"),
+        nic = self.arm.put(
+            self.arm.group_path("Microsoft.Network/networkInterfaces", f"{base}-nic"),
             NETWORK_API,
             {
                 "location": region,
@@ -353,7 +269,7 @@ class AzureNodeDriver(NodeDriver):
                 "tags": {TOKEN_TAG: token},
             },
         )
-        vm = self._put(
+        vm = self.arm.put(
             self._vm_path(base),
             COMPUTE_API,
             {
@@ -402,8 +318,8 @@ class AzureNodeDriver(NodeDriver):
 
     def _ensure_network(self, region: str) -> str:
         """The subnet id of the account's network in ``region`` (made on first use)."""
-        network = self._put(
-            self._group_path("Microsoft.Network/virtualNetworks", f"overcast-{region}"),
+        network = self.arm.put(
+            self.arm.group_path("Microsoft.Network/virtualNetworks", f"overcast-{region}"),
             NETWORK_API,
             {
                 "location": region,
@@ -418,9 +334,7 @@ class AzureNodeDriver(NodeDriver):
         return str(network["properties"]["subnets"][0]["id"])
 
     def _action(self, node: Node, verb: str) -> None:
-        self._follow(
-            self._request("POST", f"{self._vm_path(node.id)}/{verb}", COMPUTE_API), COMPUTE_API
-        )
+        self.arm.post(f"{self._vm_path(node.id)}/{verb}", COMPUTE_API)
 
     def reboot_node(self, node: Node) -> None:
         self._action(node, "restart")
@@ -436,19 +350,21 @@ class AzureNodeDriver(NodeDriver):
         """The VM, then its NIC, public IP and OS disk (each may be gone already)."""
         self.get_node(node.id)  # NotFound for a node that never was
         base = node.id
-        self._delete(self._vm_path(base), COMPUTE_API)
-        self._delete(
-            self._group_path("Microsoft.Network/networkInterfaces", f"{base}-nic"), NETWORK_API
+        self.arm.delete(self._vm_path(base), COMPUTE_API)
+        self.arm.delete(
+            self.arm.group_path("Microsoft.Network/networkInterfaces", f"{base}-nic"), NETWORK_API
         )
-        self._delete(
-            self._group_path("Microsoft.Network/publicIPAddresses", f"{base}-ip"), NETWORK_API
+        self.arm.delete(
+            self.arm.group_path("Microsoft.Network/publicIPAddresses", f"{base}-ip"), NETWORK_API
         )
-        self._delete(self._group_path("Microsoft.Compute/disks", f"{base}-osdisk"), COMPUTE_API)
+        self.arm.delete(
+            self.arm.group_path("Microsoft.Compute/disks", f"{base}-osdisk"), COMPUTE_API
+        )
 
     def _to_node(self, vm: Mapping[str, Any]) -> Node:
         name = str(vm["name"])
         properties = vm.get("properties") or {}
-        view = self._get(f"{self._vm_path(name)}/instanceView", COMPUTE_API)
+        view = self.arm.get(f"{self._vm_path(name)}/instanceView", COMPUTE_API)
         codes = [str(status.get("code", "")) for status in view.get("statuses", [])]
         power = next((c.split("/", 1)[1] for c in codes if c.startswith("PowerState/")), None)
         if "ProvisioningState/failed" in {c.lower() for c in codes}:
@@ -475,7 +391,7 @@ class AzureNodeDriver(NodeDriver):
         public: list[str] = []
         for reference in (properties.get("networkProfile") or {}).get("networkInterfaces", []):
             try:
-                nic = self._get(reference["id"], NETWORK_API)
+                nic = self.arm.get(reference["id"], NETWORK_API)
             except NotFound:
                 continue
             for configuration in (nic.get("properties") or {}).get("ipConfigurations", []):
@@ -485,7 +401,7 @@ class AzureNodeDriver(NodeDriver):
                 address_id = (settings.get("publicIPAddress") or {}).get("id")
                 if address_id:
                     try:
-                        address = self._get(address_id, NETWORK_API)
+                        address = self.arm.get(address_id, NETWORK_API)
                     except NotFound:
                         continue
                     if (address.get("properties") or {}).get("ipAddress"):
