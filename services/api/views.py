@@ -32,6 +32,8 @@ def node_view(node: Node) -> dict[str, Any]:
         "public_ips": list(node.public_ips or []),
         "private_ips": list(node.private_ips or []),
         "ssh_port": node.ssh_port,
+        "ssh_username": (node.spec.get("deploy") or {}).get("ssh_username"),
+        "group": node.group_name,
         "host_key": node.host_key,
         "error": node.error,
         "deployment": (

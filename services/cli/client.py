@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from services.cli import balancers, project, storage
+from services.cli import balancers, inventory, project, storage
 from services.cli.http import ApiError, cell, client, output, table, wait_for_operation
 
 
@@ -358,6 +358,7 @@ for _command in (
     storage.container,
     storage.object_,
     balancers.balancer,
+    inventory.inventory,
 ):
     main.add_command(_command)
 
