@@ -14,6 +14,8 @@ connection, else :class:`HostKeyMismatch`.
 from __future__ import annotations
 
 import abc
+import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -24,7 +26,8 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -159,6 +162,18 @@ class SSHSession:
             remote.write(content)
             remote.chmod(mode)
 
+    def put_stream(self, chunks: Iterable[bytes], path: str, mode: int = 0o644) -> str:
+        """Write the chunks to ``path`` as they come (never whole in memory);
+        returns the SHA-256 of what was sent."""
+        digest = hashlib.sha256()
+        with self.client.open_sftp() as sftp, sftp.open(path, "wb") as remote:
+            remote.set_pipelined(True)
+            for chunk in chunks:
+                digest.update(chunk)
+                remote.write(chunk)
+            remote.chmod(mode)
+        return digest.hexdigest()
+
     def remove(self, path: str) -> None:
         with self.client.open_sftp() as sftp:
             sftp.remove(path)
@@ -253,6 +268,49 @@ class FileDeployment(Deployment):
 
 
 @dataclass(frozen=True)
+class StreamDeployment(Deployment):
+    """Stream bytes (an object from storage, say) to ``target``, checked both
+    ways: the SHA-256 of what was sent must equal the node's ``sha256sum`` of
+    what it wrote, and only then does the file take its name."""
+
+    target: str
+    chunks: Callable[[], Iterable[bytes]]
+    mode: int = 0o644
+    name: str | None = None
+    timeout: float = 300.0
+
+    def run(self, session: SSHSession) -> list[StepResult]:
+        step = self.name or f"file {self.target}"
+        partial = f"{self.target}.overcast-{uuid.uuid4().hex[:8]}"
+        try:
+            sent = session.put_stream(self.chunks(), partial, self.mode)
+        except BaseException as error:  # the source failed (a bad hash) or the upload did
+            with contextlib.suppress(OSError, paramiko.SSHException):
+                session.remove(partial)
+            if isinstance(error, OSError | paramiko.SSHException):
+                raise DeploymentError(
+                    f"upload failed: {error}", node_id=session.node.id, step=step
+                ) from None
+            raise
+        quoted, final = shlex.quote(partial), shlex.quote(self.target)
+        checked = session.execute(step, f"sha256sum {quoted} | cut -d' ' -f1", timeout=self.timeout)
+        if checked.exit_status != 0 or checked.stdout_tail.strip() != sent:
+            session.execute(step, f"rm -f {quoted}", timeout=self.timeout)
+            raise DeploymentError(
+                f"the node wrote sha256 {checked.stdout_tail.strip() or '?'}, "
+                f"not the {sent} that was sent",
+                node_id=session.node.id,
+                step=step,
+            )
+        moved = session.execute(step, f"mv -f {quoted} {final}", timeout=self.timeout)
+        return [
+            _check(
+                session, StepResult(step, moved.exit_status, f"sha256 {sent}\n", moved.stderr_tail)
+            )
+        ]
+
+
+@dataclass(frozen=True)
 class ScriptDeployment(Deployment):
     """Upload ``script``, run it with ``args``, and delete it afterwards."""
 
@@ -262,6 +320,9 @@ class ScriptDeployment(Deployment):
     timeout: float = 300.0
     delete: bool = True
     remote_path: str | None = None
+    #: Environment variables for the script, and the directory it runs in.
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
 
     def run(self, session: SSHSession) -> list[StepResult]:
         path = self.remote_path or f"/tmp/overcast-deploy-{uuid.uuid4().hex}"
@@ -269,6 +330,11 @@ class ScriptDeployment(Deployment):
         session.put(self.script.encode(), path, 0o700)
         try:
             command = " ".join(shlex.quote(part) for part in (path, *self.args))
+            if self.env:
+                assignments = (f"{name}={shlex.quote(value)}" for name, value in self.env.items())
+                command = f"env {' '.join(assignments)} {command}"
+            if self.cwd:
+                command = f"cd {shlex.quote(self.cwd)} && {command}"
             result = session.execute(step, command, timeout=self.timeout)
         finally:
             if self.delete:

@@ -72,6 +72,14 @@ HEALTH = {
 }
 
 
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
 def default_state_dir() -> Path:
     return Path(
         os.environ.get("OVERCAST_HAPROXY_DIR", "~/.local/state/overcast/haproxy")
@@ -215,6 +223,8 @@ class HAProxyLoadBalancerDriver(LoadBalancerDriver):
             return None
         except PermissionError:
             pass
+        if _zombie(pid):  # exited; its parent (init, for a daemon) has not reaped it yet
+            return None
         return pid
 
     def _running(self, balancer_id: str) -> bool:

@@ -15,9 +15,9 @@ from services.api.app import ApiRequest, Reply
 from services.api.paging import listing, paginate
 from services.api.views import node_view, operation_view
 from services.common import messaging, quotas
-from services.common.db.models import Node, Operation, new_id, utcnow
+from services.common.db.models import Container, Node, Operation, new_id, utcnow
 from services.common.db.session import session_scope
-from services.common.errors import NotFound
+from services.common.errors import InvalidInput, NotFound
 from services.common.states import (
     ACTIONS,
     AlreadyDeleting,
@@ -87,6 +87,7 @@ def create(request: ApiRequest) -> Reply:
     spec = {name: value for name, value in body.items() if name not in ("count", "dry_run")}
 
     def prepare(session: Session) -> Prepared:
+        check_sources(session, request.project_id, body.get("deploy") or {}, "deploy.")
         now = utcnow()
         operation = Operation(
             id=new_id("op"),
@@ -176,6 +177,11 @@ def _start_action(request: ApiRequest, action_name: str, body: Any) -> Reply:
             action = ACTIONS["delete"]
         else:
             action = begin_action(session, node, action_name)
+        if action_name == "deploy":
+            check_sources(session, node.project_id, body)
+            node.spec = {**node.spec, "deploy": body}
+            node.deployment_status = "pending"
+            node.deployment_result = None
         operation = Operation(
             id=new_id("op"),
             project_id=node.project_id,
@@ -194,6 +200,32 @@ def _start_action(request: ApiRequest, action_name: str, body: Any) -> Reply:
         return [node], operation, [envelope]
 
     return _submit(request, body, prepare, keep_without_broker=action_name == "delete")
+
+
+def deploy(request: ApiRequest) -> Reply:
+    """Run a deployment on a running node (202 + operation)."""
+    body = schemas.validate("NodeDeploy", request.json())
+    return _start_action(request, "deploy", body)
+
+
+def check_sources(
+    session: Session, project_id: str, deploy: dict[str, Any], prefix: str = ""
+) -> None:
+    """Every container a deployment reads from is the project's (400 otherwise)."""
+    for index, step in enumerate(deploy.get("steps", [])):
+        if "file" not in step:
+            continue
+        name = step["file"]["from"].split("/", 1)[0]
+        found = session.scalars(
+            select(Container.id).where(
+                Container.project_id == project_id,
+                Container.name == name,
+                Container.deleted_at.is_(None),
+            )
+        ).first()
+        if found is None:
+            field = f"{prefix}steps.{index}.file.from"
+            raise InvalidInput(f"{field}: container {name} not found", field=field)
 
 
 def action(request: ApiRequest) -> Reply:

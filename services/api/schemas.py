@@ -22,6 +22,80 @@ NAME = {
     "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
 }
 
+PATH = {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": "^/"}
+MODE = {"type": "string", "pattern": "^[0-7]{3,4}$"}
+
+#: What to do on a node over SSH: files (inline or from a container of the
+#: project, streamed), then scripts with their environment and directory.
+DEPLOY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "script": {"type": "string", "minLength": 1, "maxLength": 262144},
+        "ssh_username": {"type": "string", "minLength": 1, "maxLength": 64},
+        "files": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path", "content"],
+                "properties": {
+                    "path": PATH,
+                    "content": {"type": "string", "maxLength": 262144},
+                    "mode": MODE,
+                },
+            },
+        },
+        "steps": {
+            "type": "array",
+            "maxItems": 50,
+            "description": "Run in order after files and script; the first failure stops them",
+            "items": {
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["file"],
+                        "properties": {
+                            "file": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["from", "target"],
+                                "properties": {
+                                    "from": {
+                                        "type": "string",
+                                        "pattern": "^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]/.+",
+                                        "maxLength": 1100,
+                                        "description": "container/key of the project's",
+                                    },
+                                    "target": PATH,
+                                    "mode": MODE,
+                                },
+                            }
+                        },
+                    },
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["script"],
+                        "properties": {
+                            "script": {"type": "string", "minLength": 1, "maxLength": 262144},
+                            "env": {
+                                "type": "object",
+                                "maxProperties": 100,
+                                "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},
+                                "additionalProperties": {"type": "string", "maxLength": 32768},
+                            },
+                            "cwd": PATH,
+                        },
+                    },
+                ]
+            },
+        },
+    },
+}
+
 NODE_CREATE: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -82,33 +156,7 @@ NODE_CREATE: dict[str, Any] = {
             "maxLength": 16384,
             "pattern": r"^(ssh|ecdsa)-[A-Za-z0-9-]+ [A-Za-z0-9+/=]+( [^\n]*)?\n?$",
         },
-        "deploy": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "script": {"type": "string", "minLength": 1, "maxLength": 262144},
-                "ssh_username": {"type": "string", "minLength": 1, "maxLength": 64},
-                "files": {
-                    "type": "array",
-                    "maxItems": 20,
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["path", "content"],
-                        "properties": {
-                            "path": {
-                                "type": "string",
-                                "minLength": 1,
-                                "maxLength": 4096,
-                                "pattern": "^/",
-                            },
-                            "content": {"type": "string", "maxLength": 262144},
-                            "mode": {"type": "string", "pattern": "^[0-7]{3,4}$"},
-                        },
-                    },
-                },
-            },
-        },
+        "deploy": DEPLOY,
     },
 }
 
@@ -286,6 +334,7 @@ QUOTA_UPDATE: dict[str, Any] = {
 BODIES = {
     "NodeCreate": NODE_CREATE,
     "NodeAction": NODE_ACTION,
+    "NodeDeploy": DEPLOY,
     "AccountCreate": ACCOUNT_CREATE,
     "KeyCreate": KEY_CREATE,
     "ContainerCreate": CONTAINER_CREATE,

@@ -65,6 +65,15 @@ ROUTES: list[Route] = [
         status=202,
     ),
     Route(
+        "node_deploy",
+        "/v1/nodes/{node_id}/deploy",
+        "POST",
+        nodes.deploy,
+        "Run a deployment on a running node: files (inline or from a container), scripts",
+        "NodeDeploy",
+        status=202,
+    ),
+    Route(
         "operation_index",
         "/v1/operations",
         "GET",

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from services.cli import balancers, inventory, project, storage
+from services.cli.deploy import deploy_body, deploy_options
 from services.cli.http import ApiError, cell, client, output, table, wait_for_operation
 
 
@@ -84,7 +85,7 @@ LIST_FIELDS = {
 @click.option("--anti-affinity", type=click.Choice(["soft", "strict"]))
 @click.option("--count", type=click.IntRange(1, 100), help="Create this many nodes.")
 @click.option("--ssh-key", type=click.File("r"), help="Public key file to install.")
-@click.option("--script", type=click.File("r"), help="Script to run on the node once up.")
+@deploy_options
 @click.option("--dry-run", is_flag=True, help="Show the placement and price; create nothing.")
 @click.option("--wait", is_flag=True, help="Wait until the node runs (or fails).")
 @click.option("--timeout", type=float, default=900, show_default=True)
@@ -104,8 +105,9 @@ def node_create(ctx: click.Context, /, name: str, image: str, **options: Any) ->
     )
     if options["ssh_key"] is not None:
         body["ssh_public_key"] = options["ssh_key"].read().strip()
-    if options["script"] is not None:
-        body["deploy"] = {"script": options["script"].read()}
+    deployment = deploy_body(options)
+    if deployment is not None:
+        body["deploy"] = deployment
     api = client(ctx)
     if options["dry_run"]:
         plan = api.call("POST", "/v1/nodes", json={**body, "dry_run": True})
@@ -221,6 +223,22 @@ for _action in ("reboot", "start", "stop"):
         return command
 
     _make(_action)
+
+
+@node.command("deploy")
+@click.argument("node_id")
+@deploy_options
+@click.option("--wait", is_flag=True, help="Wait until the deployment ends.")
+@click.option("--timeout", type=float, default=900, show_default=True)
+@click.pass_context
+def node_deploy(
+    ctx: click.Context, /, node_id: str, wait: bool, timeout: float, **options: Any
+) -> None:
+    """Deploy onto a running node: --fetch stored objects, then --script."""
+    body = deploy_body(options)
+    if body is None:
+        raise click.UsageError("give --fetch and/or --script")
+    _node_task(ctx, node_id, "POST", f"/v1/nodes/{node_id}/deploy", body, wait, timeout)
 
 
 @node.command("delete")

@@ -101,6 +101,8 @@ class WorkerSection:
     provider_backoff: float = option(0.5, "First backoff (seconds) between those retries.")
     build_timeout: float = option(900.0, "Seconds a node may take to run before it errors.")
     deploy_timeout: float = option(600.0, "Seconds a deployment may take in all.")
+    deploy_connect_attempts: int = option(10, "SSH connection attempts before a deploy fails.")
+    deploy_connect_timeout: float = option(10.0, "Seconds each SSH connection attempt may take.")
     quota_reconcile_interval: float = option(
         300.0, "Seconds between recomputations of every project's quota usage."
     )

@@ -60,6 +60,7 @@ ACTIONS: dict[str, Action] = {
     "reboot": Action(Task.REBOOTING, frozenset({State.RUNNING}), "reboot_node"),
     "start": Action(Task.STARTING, frozenset({State.STOPPED}), "start_node"),
     "stop": Action(Task.STOPPING, frozenset({State.RUNNING}), "stop_node"),
+    "deploy": Action(Task.DEPLOYING, frozenset({State.RUNNING}), "deploy_node"),
     "delete": Action(
         Task.DELETING,
         frozenset(

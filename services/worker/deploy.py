@@ -7,7 +7,11 @@ deployments must see the same key.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from drivers.compute.base import Node as DriverNode
 from drivers.compute.base import NodeState
@@ -16,12 +20,15 @@ from drivers.deployment import (
     FileDeployment,
     MultiStepDeployment,
     ScriptDeployment,
+    StreamDeployment,
     run_deployment,
 )
-from drivers.errors import DriverError
+from drivers.errors import DriverError, NotFound
+from services.common import storage
 from services.common.context import ServiceContext
-from services.common.db.models import Node
+from services.common.db.models import Container, Node
 from services.common.db.session import session_scope
+from services.common.errors import ServiceError
 from services.common.messaging import Envelope
 from services.common.states import State, Task, finish_operation, set_state
 
@@ -43,7 +50,12 @@ class NodeHostKey:
             self.known = host_key
 
 
-def build_deployment(spec: dict[str, Any], timeout: float) -> Deployment:
+Source = Callable[[str], Callable[[], Iterable[bytes]]]
+
+
+def build_deployment(spec: dict[str, Any], timeout: float, source: Source) -> Deployment:
+    """The deployment a spec asks for; ``source("container/key")`` gives the
+    chunks of a stored object (raising ``NotFound`` for a missing one)."""
     steps: list[Deployment] = [
         FileDeployment(
             target=item["path"],
@@ -54,7 +66,51 @@ def build_deployment(spec: dict[str, Any], timeout: float) -> Deployment:
     ]
     if spec.get("script"):
         steps.append(ScriptDeployment(spec["script"], name="script", timeout=timeout))
+    for index, step in enumerate(spec.get("steps", [])):
+        if "file" in step:
+            item = step["file"]
+            steps.append(
+                StreamDeployment(
+                    target=item["target"],
+                    chunks=source(item["from"]),
+                    mode=int(item.get("mode", "644"), 8),
+                    name=f"file {item['from']} -> {item['target']}",
+                    timeout=timeout,
+                )
+            )
+        else:
+            steps.append(
+                ScriptDeployment(
+                    step["script"],
+                    name=f"step {index + 1}: script",
+                    timeout=timeout,
+                    env=step.get("env") or {},
+                    cwd=step.get("cwd"),
+                )
+            )
     return MultiStepDeployment(tuple(steps))
+
+
+def object_source(context: ServiceContext, session: Session, project_id: str) -> Source:
+    """Objects of the project's containers, streamed from their provider."""
+
+    def source(address: str) -> Callable[[], Iterable[bytes]]:
+        name, _, key = address.partition("/")
+        container = session.scalars(
+            select(Container).where(
+                Container.project_id == project_id,
+                Container.name == name,
+                Container.deleted_at.is_(None),
+            )
+        ).first()
+        if container is None:
+            raise NotFound(f"container {name} not found", provider="overcast")
+        driver = storage.driver_of(context, session, container)
+        bucket = container.provider_name
+        driver.get_object(bucket, key)  # ObjectNotFound now, not halfway through
+        return lambda: driver.download_object_as_stream(bucket, key)
+
+    return source
 
 
 def deploy_node(context: ServiceContext, envelope: Envelope) -> None:
@@ -76,14 +132,25 @@ def deploy_node(context: ServiceContext, envelope: Envelope) -> None:
         private_key = context.cipher.decrypt(node.ssh_private_key)["private_key"]
         host_keys = NodeHostKey(node.id, node.host_key)
         operation_id = node.operation_id
+        source = object_source(context, session, node.project_id)
+        try:
+            deployment: Deployment | DriverError = build_deployment(
+                spec, context.config.worker.deploy_timeout, source
+            )
+        except (DriverError, ServiceError) as missing:
+            deployment = NotFound(str(missing), provider="overcast")
     result: dict[str, Any]
     try:
+        if isinstance(deployment, DriverError):
+            raise deployment
         outcome = run_deployment(
             target,
-            build_deployment(spec, context.config.worker.deploy_timeout),
+            deployment,
             username=spec.get("ssh_username", "root"),
             private_key=private_key,
             host_keys=host_keys,
+            connect_attempts=context.config.worker.deploy_connect_attempts,
+            connect_timeout=context.config.worker.deploy_connect_timeout,
         )
         status, error = "succeeded", None
         result = {"steps": [step.__dict__ for step in outcome.steps]}

@@ -40,6 +40,9 @@ def service_config(
             "provider_retries": 3,
             "catalog_sync_interval": 3600.0,
             "pool_size": 4,
+            # Dummy nodes have no sshd: their deployments fail within seconds.
+            "deploy_connect_attempts": 3,
+            "deploy_connect_timeout": 1.0,
         },
         security={"encryption_key": generate_key()},
         service={"heartbeat_interval": 0.5, "state_dir": str(tmp_path)},

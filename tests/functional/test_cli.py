@@ -236,3 +236,23 @@ def test_balancers_from_the_cli(cli, service, tmp_path):
         assert cli("balancer", "show", balancer_id).exit_code != 0
     finally:
         destroy_balancers(state_dir)
+
+
+def test_deployments_from_the_cli_are_checked_before_they_run(cli, service, tmp_path):
+    node = service.create_node("box")
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\ntrue\n")
+    bad = cli("node", "deploy", node["id"], "--fetch", "no-target")
+    assert bad.exit_code != 0 and "container/key:/target" in bad.output
+    nothing = cli("node", "deploy", node["id"])
+    assert nothing.exit_code != 0 and "give --fetch" in nothing.output
+    unknown = cli("node", "deploy", node["id"], "--fetch", "nope/app.py:/srv/app.py")
+    assert unknown.exit_code != 0 and "container nope not found" in unknown.output
+    started = cli(
+        "--json", "node", "deploy", node["id"], "--script", str(script),
+        "--env", "MODE=demo", "--cwd", "/tmp", "--user", "ops",
+    )  # fmt: skip
+    assert started.exit_code == 0, started.output
+    assert json.loads(started.output)["action"] == "deploy"
+    spec = service.node(node["id"])["deployment"]
+    assert spec["status"] in ("pending", "failed")  # the dummy node has no sshd to reach

@@ -35,6 +35,7 @@ EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
     "node_show": {"member": (200, 404), "admin": (200, 404), "operator": (200, 200)},
     "node_delete": {"member": (202, 404), "admin": (202, 404), "operator": (202, 202)},
     "node_action": {"member": (202, 404), "admin": (202, 404), "operator": (202, 202)},
+    "node_deploy": {"member": (202, 404), "admin": (202, 404), "operator": (202, 202)},
     "operation_index": {"member": (200, 403), "admin": (200, 403), "operator": (200, 200)},
     "operation_show": {"member": (200, 404), "admin": (200, 404), "operator": (200, 200)},
     "account_create": {"member": (403, 403), "admin": (201, 404), "operator": (201, 201)},
@@ -177,6 +178,9 @@ def calls(world: World) -> dict[str, Callable[[str], Call]]:
         "node_delete": lambda p: Call("DELETE", f"/v1/nodes/{world.fresh_node(p)}"),
         "node_action": lambda p: Call(
             "POST", f"/v1/nodes/{world.fresh_node(p)}/action", {"action": "reboot"}
+        ),
+        "node_deploy": lambda p: Call(
+            "POST", f"/v1/nodes/{world.fresh_node(p)}/deploy", {"script": "#!/bin/sh\ntrue\n"}
         ),
         "operation_index": listing("/v1/operations"),
         "operation_show": lambda p: Call("GET", f"/v1/operations/{node[p]['operation_id']}"),
