@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -155,6 +155,34 @@ class SSHSession:
         finally:
             channel.close()
         return StepResult(name, status, stdout.text(), stderr.text())
+
+    def stream(self, command: str, *, timeout: float) -> Iterator[tuple[str, bytes | int]]:
+        """Run ``command``, yielding ``("stdout" | "stderr", chunk)`` as output
+        arrives and ``("exit", status)`` last; :class:`DeploymentError` when it
+        runs past ``timeout``."""
+        transport = self.client.get_transport()
+        assert transport is not None
+        channel = transport.open_session()
+        deadline = time.monotonic() + timeout
+        try:
+            channel.exec_command(command)
+            channel.shutdown_write()
+            while True:
+                if channel.recv_ready():
+                    yield "stdout", channel.recv(65536)
+                elif channel.recv_stderr_ready():
+                    yield "stderr", channel.recv_stderr(65536)
+                elif channel.exit_status_ready():
+                    break
+                elif time.monotonic() > deadline:
+                    raise DeploymentError(
+                        f"timed out after {timeout:g}s", node_id=self.node.id, step=command
+                    )
+                else:
+                    select.select([channel], [], [], 0.1)
+            yield "exit", channel.recv_exit_status()
+        finally:
+            channel.close()
 
     def put(self, content: bytes, path: str, mode: int = 0o644) -> None:
         """Write ``content`` to ``path`` on the node."""

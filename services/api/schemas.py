@@ -160,6 +160,17 @@ NODE_CREATE: dict[str, Any] = {
     },
 }
 
+NODE_EXEC: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["command"],
+    "properties": {
+        "command": {"type": "string", "minLength": 1, "maxLength": 65536},
+        "timeout": {"type": "number", "minimum": 1, "maximum": 3600, "description": "Seconds"},
+        "user": {"type": "string", "minLength": 1, "maxLength": 64},
+    },
+}
+
 NODE_ACTION: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -335,6 +346,7 @@ BODIES = {
     "NodeCreate": NODE_CREATE,
     "NodeAction": NODE_ACTION,
     "NodeDeploy": DEPLOY,
+    "NodeExec": NODE_EXEC,
     "AccountCreate": ACCOUNT_CREATE,
     "KeyCreate": KEY_CREATE,
     "ContainerCreate": CONTAINER_CREATE,

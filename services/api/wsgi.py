@@ -12,6 +12,7 @@ from services.api import (
     balancers,
     catalog,
     containers,
+    node_exec,
     nodes,
     objects,
     operations,
@@ -72,6 +73,15 @@ ROUTES: list[Route] = [
         "Run a deployment on a running node: files (inline or from a container), scripts",
         "NodeDeploy",
         status=202,
+    ),
+    Route(
+        "node_exec",
+        "/v1/nodes/{node_id}/exec",
+        "POST",
+        node_exec.exec_,
+        "Run a command on a running node; its output streams back (NDJSON)",
+        "NodeExec",
+        reply_media="application/x-ndjson",
     ),
     Route(
         "operation_index",

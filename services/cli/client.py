@@ -8,6 +8,7 @@ default and JSON with ``--json``; errors are one line and a non-zero exit.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import uuid
 from typing import Any
@@ -17,6 +18,7 @@ import click
 from services.cli import balancers, inventory, project, storage
 from services.cli.deploy import deploy_body, deploy_options
 from services.cli.http import ApiError, cell, client, output, table, wait_for_operation
+from services.cli.node_exec import node_exec_command
 
 
 @click.group()
@@ -239,6 +241,22 @@ def node_deploy(
     if body is None:
         raise click.UsageError("give --fetch and/or --script")
     _node_task(ctx, node_id, "POST", f"/v1/nodes/{node_id}/deploy", body, wait, timeout)
+
+
+@node.command("exec")
+@click.argument("words", nargs=-1, required=True, metavar="-- COMMAND...")
+@click.option("--node", "node_ids", multiple=True, help="A node's id (repeatable).")
+@click.option("--all", "every", is_flag=True, help="Every running node of the project.")
+@click.option("--group", help="The running nodes of this group.")
+@click.option("--provider", help="The running nodes at this provider.")
+@click.option("--parallel", type=click.IntRange(1, 256), default=16, show_default=True)
+@click.option("--timeout", type=float, default=300, show_default=True, help="Per node.")
+@click.option("--user", help="Log in as (default: the node's deploy user, else root).")
+@click.pass_context
+def node_exec(ctx: click.Context, /, words: tuple[str, ...], **options: Any) -> None:
+    """Run a command on many nodes at once, output prefixed with node names:
+    ``overcast node exec --all -- uname -a``."""
+    node_exec_command(ctx, command=shlex.join(words), **options)
 
 
 @node.command("delete")

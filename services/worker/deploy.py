@@ -1,8 +1,5 @@
-"""``deploy_node``: run the requested deployment on a running node over SSH.
-
-The node's host key is trusted on first use and stored on the node; later
-deployments must see the same key.
-"""
+"""``deploy_node``: run the requested deployment on a running node over SSH,
+logged in as ``services/common/ssh.py`` says."""
 
 from __future__ import annotations
 
@@ -13,8 +10,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from drivers.compute.base import Node as DriverNode
-from drivers.compute.base import NodeState
 from drivers.deployment import (
     Deployment,
     FileDeployment,
@@ -30,24 +25,10 @@ from services.common.db.models import Container, Node
 from services.common.db.session import session_scope
 from services.common.errors import ServiceError
 from services.common.messaging import Envelope
+from services.common.ssh import login_of
 from services.common.states import State, Task, finish_operation, set_state
 
 LOG = logging.getLogger(__name__)
-
-
-class NodeHostKey:
-    """A one-node host key store backed by the node row."""
-
-    def __init__(self, node_id: str, known: str | None) -> None:
-        self.node_id = node_id
-        self.known = known
-
-    def get(self, node_id: str) -> str | None:
-        return self.known if node_id == self.node_id else None
-
-    def record(self, node_id: str, host_key: str) -> None:
-        if node_id == self.node_id and self.known is None:
-            self.known = host_key
 
 
 Source = Callable[[str], Callable[[], Iterable[bytes]]]
@@ -120,17 +101,8 @@ def deploy_node(context: ServiceContext, envelope: Envelope) -> None:
         if node is None or node.task != Task.DEPLOYING.value or node.ssh_private_key is None:
             return
         spec = dict(node.spec.get("deploy") or {})
-        target = DriverNode(
-            id=node.id,
-            name=node.name,
-            state=NodeState.RUNNING,
-            provider=node.provider or "",
-            public_ips=tuple(node.public_ips),
-            private_ips=tuple(node.private_ips),
-            ssh_port=node.ssh_port or 22,
-        )
-        private_key = context.cipher.decrypt(node.ssh_private_key)["private_key"]
-        host_keys = NodeHostKey(node.id, node.host_key)
+        login = login_of(context, node, spec.get("ssh_username"))
+        assert login is not None
         operation_id = node.operation_id
         source = object_source(context, session, node.project_id)
         try:
@@ -144,11 +116,11 @@ def deploy_node(context: ServiceContext, envelope: Envelope) -> None:
         if isinstance(deployment, DriverError):
             raise deployment
         outcome = run_deployment(
-            target,
+            login.target,
             deployment,
-            username=spec.get("ssh_username", "root"),
-            private_key=private_key,
-            host_keys=host_keys,
+            username=login.username,
+            private_key=login.private_key,
+            host_keys=login.host_keys,
             connect_attempts=context.config.worker.deploy_connect_attempts,
             connect_timeout=context.config.worker.deploy_connect_timeout,
         )
@@ -167,7 +139,7 @@ def deploy_node(context: ServiceContext, envelope: Envelope) -> None:
         node = session.get(Node, node_id)
         if node is None or node.task != Task.DEPLOYING.value:
             return
-        node.host_key = host_keys.known
+        node.host_key = login.host_keys.known
         node.deployment_status = status
         node.deployment_result = result
         set_state(node, State.RUNNING, task=None)

@@ -36,6 +36,8 @@ EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
     "node_delete": {"member": (202, 404), "admin": (202, 404), "operator": (202, 202)},
     "node_action": {"member": (202, 404), "admin": (202, 404), "operator": (202, 202)},
     "node_deploy": {"member": (202, 404), "admin": (202, 404), "operator": (202, 202)},
+    # Dummy nodes run no sshd: 502 says so, after the same checks.
+    "node_exec": {"member": (502, 404), "admin": (502, 404), "operator": (502, 502)},
     "operation_index": {"member": (200, 403), "admin": (200, 403), "operator": (200, 200)},
     "operation_show": {"member": (200, 404), "admin": (200, 404), "operator": (200, 200)},
     "account_create": {"member": (403, 403), "admin": (201, 404), "operator": (201, 201)},
@@ -107,7 +109,12 @@ class World:
 
     def fresh_account(self, project: str) -> str:
         return bootstrap.ensure_account(
-            self.service.context, self.project(project), f"spare-{id(object())}", "dummy", {}, {}
+            self.service.context,
+            self.project(project),
+            f"spare-{uuid.uuid4().hex[:12]}",
+            "dummy",
+            {},
+            {},
         )
 
     def fresh_container(self, project: str) -> str:
@@ -182,12 +189,19 @@ def calls(world: World) -> dict[str, Callable[[str], Call]]:
         "node_deploy": lambda p: Call(
             "POST", f"/v1/nodes/{world.fresh_node(p)}/deploy", {"script": "#!/bin/sh\ntrue\n"}
         ),
+        "node_exec": lambda p: Call(
+            "POST", f"/v1/nodes/{world.fresh_node(p)}/exec", {"command": "true"}
+        ),
         "operation_index": listing("/v1/operations"),
         "operation_show": lambda p: Call("GET", f"/v1/operations/{node[p]['operation_id']}"),
         "account_create": lambda p: Call(
             "POST",
             "/v1/accounts",
-            {"name": f"new-{id(object())}", "provider": "dummy", "project_id": world.project(p)},
+            {
+                "name": f"new-{uuid.uuid4().hex[:12]}",
+                "provider": "dummy",
+                "project_id": world.project(p),
+            },
         ),
         "account_index": listing("/v1/accounts"),
         "account_show": lambda p: Call("GET", f"/v1/accounts/{account[p]}"),
