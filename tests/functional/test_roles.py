@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from services.api.wsgi import ROUTES
 from services.common import bootstrap
+from services.common.db.models import Balancer
+from services.common.db.session import session_scope
 from tests.functional.harness import Service
-from tests.helpers import destroy_balancers, need_haproxy
+from tests.helpers import destroy_balancers, need_haproxy, wait_for
 from tests.integration.deployment import free_port
 
 ROLES = ("member", "admin", "operator")
@@ -294,7 +297,17 @@ def world(service, tmp_path) -> Iterator[World]:
         },
         accounts={"alpha": service.accounts["dummy"], "beta": service.accounts["beta-cloud"]},
     )
+    # Creates the calls started may still be building: let them end first.
+    wait_for(lambda: not building_balancers(service), what="balancer creates to end")
     destroy_balancers(state_dir)
+
+
+def building_balancers(service: Service) -> bool:
+    with session_scope(service.context.sessions) as session:
+        return (
+            session.scalars(select(Balancer.id).where(Balancer.state == "building")).first()
+            is not None
+        )
 
 
 def test_roles_and_projects_on_every_route(world):
