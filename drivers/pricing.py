@@ -31,6 +31,25 @@ LOG = logging.getLogger(__name__)
 
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 
+
+@dataclass(frozen=True)
+class FetchedPrice:
+    """One price a provider's price API gave: per hour, for one size in one region.
+
+    ``kind`` is ``on_demand`` or ``spot`` (spot, preemptible and low-priority
+    prices are kept apart and never used for placement unless asked).
+    """
+
+    provider: str
+    region: str
+    size: str
+    price: float
+    currency: str
+    kind: str
+    source: str
+    fetched_at: datetime.datetime
+
+
 PRICING_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["format", "updated", "compute"],

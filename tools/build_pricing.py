@@ -20,7 +20,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from drivers.compute.gce.prices import MACHINE_TYPES
+
 ROOT = Path(__file__).resolve().parent.parent
+
 DATA = ROOT / "drivers" / "data"
 
 # EC2 families our catalog offers: current general-purpose, compute,
@@ -45,30 +48,12 @@ def convert_ec2(libcloud_compute: dict[str, Any]) -> dict[str, dict[str, float]]
     return prices
 
 
-#: GCE machine types priced from their family's rates: (vCPUs, GB of RAM).
-#: Shared-core types (f1, g1) have one price per instance.
-GCE_MACHINE_TYPES: dict[str, tuple[int, float]] = {
-    **{f"n1-standard-{n}": (n, 3.75 * n) for n in (1, 2, 4, 8, 16, 32, 64, 96)},
-    **{f"n1-highmem-{n}": (n, 6.5 * n) for n in (2, 4, 8, 16, 32, 64, 96)},
-    **{f"n1-highcpu-{n}": (n, 0.9 * n) for n in (2, 4, 8, 16, 32, 64, 96)},
-    **{f"n2-standard-{n}": (n, 4.0 * n) for n in (2, 4, 8, 16, 32, 48, 64, 80)},
-    **{f"n2-highmem-{n}": (n, 8.0 * n) for n in (2, 4, 8, 16, 32, 48, 64, 80)},
-    **{f"n2d-standard-{n}": (n, 4.0 * n) for n in (2, 4, 8, 16, 32, 48, 64, 96)},
-    **{f"e2-standard-{n}": (n, 4.0 * n) for n in (2, 4, 8, 16, 32)},
-    **{f"e2-highmem-{n}": (n, 8.0 * n) for n in (2, 4, 8, 16)},
-    **{f"e2-highcpu-{n}": (n, 1.0 * n) for n in (2, 4, 8, 16, 32)},
-    **{f"c2-standard-{n}": (n, 4.0 * n) for n in (4, 8, 16, 30, 60)},
-    "f1-micro": (1, 0.6),
-    "g1-small": (1, 1.7),
-}
-
-
 def convert_gce(libcloud_compute: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Machine-type prices per region: vCPUs x the family's vCPU rate + GB x
     its RAM rate (for shared-core types, the family's one instance rate)."""
     families = libcloud_compute["gce_instances"]
     prices: dict[str, dict[str, float]] = {}
-    for size_id, (vcpus, ram_gb) in sorted(GCE_MACHINE_TYPES.items()):
+    for size_id, (vcpus, ram_gb) in sorted(MACHINE_TYPES.items()):
         family = families[size_id.split("-")[0]]
         cpu = {r: v["price"] for r, v in family["cpu"]["on_demand"].items() if v["price"]}
         if "ram" not in family:  # shared core: the vCPU rate is the instance's
