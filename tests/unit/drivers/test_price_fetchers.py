@@ -4,6 +4,7 @@ formats: exact prices, every page followed, and an unreadable page raised
 
 from __future__ import annotations
 
+import datetime
 import json
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,6 +12,8 @@ import pytest
 
 from drivers.compute.azure.prices import FILTER
 from drivers.compute.azure.prices import fetch_prices as azure_prices
+from drivers.compute.ec2.prices import fetch_prices as aws_prices
+from drivers.compute.ec2.signing import Credentials, sign
 from drivers.compute.gce.prices import fetch_prices as gce_prices
 from drivers.errors import ProviderError
 from tests.helpers import Reply
@@ -213,3 +216,110 @@ def test_an_unreadable_gce_page_raises_instead_of_returning_part(http_server):
     )
     with pytest.raises(ProviderError, match="unreadable page"):
         gce_prices(http_server.url)
+
+
+def aws_document(instance_type: str, region: str, usd: str, unit: str = "Hrs") -> str:
+    """A PriceList entry as GetProducts documents it (a JSON string)."""
+    sku = f"SKU{abs(hash((instance_type, region))) % 10**6}"
+    return json.dumps(
+        {
+            "product": {
+                "productFamily": "Compute Instance",
+                "sku": sku,
+                "attributes": {
+                    "instanceType": instance_type,
+                    "regionCode": region,
+                    "operatingSystem": "Linux",
+                    "tenancy": "Shared",
+                    "preInstalledSw": "NA",
+                    "capacitystatus": "Used",
+                },
+            },
+            "serviceCode": "AmazonEC2",
+            "terms": {
+                "OnDemand": {
+                    f"{sku}.JRTCKXETXF": {
+                        "priceDimensions": {
+                            f"{sku}.JRTCKXETXF.6YS6EN2CT7": {
+                                "unit": unit,
+                                "pricePerUnit": {"USD": usd},
+                                "description": f"${usd} per On Demand Linux {instance_type}",
+                            }
+                        },
+                        "sku": sku,
+                    }
+                }
+            },
+            "version": "20250301000000",
+        }
+    )
+
+
+def aws_page(documents: list[str], token: str | None) -> Reply:
+    body = {
+        "FormatVersion": "aws_v1",
+        "PriceList": documents,
+        **({"NextToken": token} if token else {}),
+    }
+    return Reply(200, json.dumps(body).encode(), {"Content-Type": "application/x-amz-json-1.1"})
+
+
+def test_aws_prices_are_read_across_pages_from_signed_requests(http_server):
+    http_server.script(
+        aws_page([aws_document("m5.large", "us-east-1", "0.0960000000")], "t2"),
+        aws_page(
+            [
+                aws_document("m5.large", "eu-west-3", "0.1120000000"),
+                aws_document("m5.large", "eu-west-3", "0.0000000000"),  # unknown: dropped
+                json.dumps({"product": {}}),  # garbled: skipped
+            ],
+            "t3",
+        ),
+        aws_page([aws_document("t3.micro", "us-east-1", "0.0104000000")], None),
+    )
+    endpoint = f"{http_server.url}/"
+    prices = aws_prices("AKIDEXAMPLE", "secret-key", endpoint=endpoint, instance_type="m5.large")
+    assert [(p.size, p.region, p.price) for p in prices] == [
+        ("m5.large", "us-east-1", 0.096),
+        ("m5.large", "eu-west-3", 0.112),
+        ("t3.micro", "us-east-1", 0.0104),
+    ]
+    bodies = [json.loads(r.body) for r in http_server.requests]
+    assert [b.get("NextToken") for b in bodies] == [None, "t2", "t3"]
+    assert {"Type": "TERM_MATCH", "Field": "instanceType", "Value": "m5.large"} in bodies[0][
+        "Filters"
+    ]
+    assert {f["Field"] for f in bodies[0]["Filters"]} >= {
+        "operatingSystem",
+        "tenancy",
+        "capacitystatus",
+    }
+    first = http_server.requests[0]
+    assert first.headers["X-Amz-Target"] == "AWSPriceListService.GetProducts"
+    moment = datetime.datetime.strptime(first.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
+        tzinfo=datetime.UTC
+    )
+    signed = sign(
+        "POST",
+        endpoint,
+        {
+            "Content-Type": first.headers["Content-Type"],
+            "X-Amz-Target": first.headers["X-Amz-Target"],
+        },
+        first.body,
+        Credentials("AKIDEXAMPLE", "secret-key"),
+        "us-east-1",
+        "pricing",
+        moment,
+    )
+    assert first.headers["Authorization"] == signed["Authorization"]  # a valid SigV4
+    assert "secret-key" not in json.dumps(first.headers)
+
+
+def test_an_unreadable_aws_page_raises_instead_of_returning_part(http_server):
+    http_server.script(
+        aws_page([aws_document("m5.large", "us-east-1", "0.096")], "t2"),
+        Reply(200, b'{"PriceList": ["not json"]}'),
+    )
+    with pytest.raises(ProviderError, match="unreadable page"):
+        aws_prices("AKIDEXAMPLE", "secret-key", endpoint=f"{http_server.url}/")
