@@ -1,9 +1,12 @@
 """Prices per hour in USD, by provider, size id and region.
 
-Three layers, the later winning: the data file bundled with the package, a
-newer file downloaded by :func:`update_pricing` (kept in a cache file), and
-an operator's override file (negotiated discounts). A price nobody knows is
-absent and reads as ``None`` -- never ``0.0``.
+Layers, the later winning: the data file bundled with the package (or a
+newer file downloaded by :func:`update_pricing`, kept in a cache file),
+prices fetched from the providers' price APIs (:class:`FetchedPrice`, handed
+in with :meth:`PricingStore.set_fetched`), and an operator's override file
+(negotiated discounts). A price nobody knows is absent and reads as ``None``
+-- never ``0.0``. :meth:`PricingStore.quote` says which layer a price came
+from and how old it is.
 
 The file format (``drivers/data/pricing.json``)::
 
@@ -13,12 +16,14 @@ The file format (``drivers/data/pricing.json``)::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import logging
 import os
 import tempfile
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -48,6 +53,35 @@ class FetchedPrice:
     kind: str
     source: str
     fetched_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A price with where it came from (``bundled``, ``fetched`` or
+    ``override``; ``None`` when unknown) and as of when; the spot price, when
+    fetched, beside it."""
+
+    price: float | None
+    source: str | None
+    as_of: datetime.datetime | None
+    spot_price: float | None = None
+
+    def scaled(self, factor: float) -> Quote:
+        """The same quote with its prices multiplied by ``factor``."""
+        return dataclasses.replace(
+            self,
+            price=None if self.price is None else round(self.price * factor, 6),
+            spot_price=None if self.spot_price is None else round(self.spot_price * factor, 6),
+        )
+
+
+UNKNOWN = Quote(None, None, None)
+
+#: What :meth:`PricingStore.fetched_version` answers before any prices were fetched.
+NOTHING_FETCHED = object()
+
+#: Fetched prices of one provider: size -> region -> (price, fetched at).
+Fetched = dict[str, dict[str, tuple[float, datetime.datetime]]]
 
 
 PRICING_SCHEMA: dict[str, Any] = {
@@ -89,15 +123,37 @@ class PriceTable:
     updated: datetime.date
     prices: dict[str, dict[str, dict[str, float]]]
     overrides: dict[str, dict[str, dict[str, float]]]
+    overrides_as_of: datetime.datetime | None = None
+    #: provider -> kind (on_demand, spot) -> fetched prices
+    fetched: dict[str, dict[str, Fetched]] = dataclasses.field(default_factory=dict)
 
     def price(self, provider: str, size_id: str, region: str | None) -> float | None:
-        for table in (self.overrides, self.prices):
-            by_region = table.get(provider, {}).get(size_id, {})
-            if region in by_region:
-                return by_region[region]
-            if "*" in by_region:
-                return by_region["*"]
-        return None
+        return self.quote(provider, size_id, region).price
+
+    def quote(self, provider: str, size_id: str, region: str | None) -> Quote:
+        fetched = self.fetched.get(provider, {})
+        spot = fetched.get("spot", {}).get(size_id, {}).get(region or "")
+        spot_price = spot[0] if spot else None
+        override = _lookup(self.overrides, provider, size_id, region)
+        if override is not None:
+            return Quote(override, "override", self.overrides_as_of, spot_price)
+        on_demand = fetched.get("on_demand", {}).get(size_id, {}).get(region or "")
+        if on_demand is not None:
+            return Quote(on_demand[0], "fetched", on_demand[1], spot_price)
+        bundled = _lookup(self.prices, provider, size_id, region)
+        if bundled is not None:
+            as_of = datetime.datetime.combine(self.updated, datetime.time(), datetime.UTC)
+            return Quote(bundled, "bundled", as_of, spot_price)
+        return Quote(None, None, None, spot_price)
+
+
+def _lookup(
+    table: dict[str, dict[str, dict[str, float]]], provider: str, size_id: str, region: str | None
+) -> float | None:
+    by_region = table.get(provider, {}).get(size_id, {})
+    if region in by_region:
+        return by_region[region]
+    return by_region.get("*")
 
 
 def _validate(data: Any, schema: dict[str, Any], what: str) -> None:
@@ -139,6 +195,7 @@ class PricingStore:
         self.cache_path = Path(cache_path) if cache_path else None
         self.override_path = Path(override_path) if override_path else None
         self._lock = threading.Lock()
+        self._versions: dict[str, object] = {}
         self._table = self._load()
 
     @property
@@ -150,11 +207,35 @@ class PricingStore:
         """USD per hour, or ``None`` when unknown."""
         return self._table.price(provider, size_id, region)
 
+    def quote(self, provider: str, size_id: str, region: str | None) -> Quote:
+        """The price with its source and date (:data:`UNKNOWN` when nobody knows it)."""
+        return self._table.quote(provider, size_id, region)
+
+    def set_fetched(
+        self, provider: str, prices: Iterable[FetchedPrice], version: object = None
+    ) -> None:
+        """Use ``prices`` as everything fetched for ``provider`` (replacing what
+        was fetched before; an empty list drops it). ``version`` names them
+        (e.g. when they were fetched), for :meth:`fetched_version`."""
+        by_kind: dict[str, Fetched] = {}
+        for price in prices:
+            by_size = by_kind.setdefault(price.kind, {}).setdefault(price.size, {})
+            by_size[price.region] = (price.price, price.fetched_at)
+        with self._lock:
+            fetched = {**self._table.fetched, provider: by_kind}
+            self._table = dataclasses.replace(self._table, fetched=fetched)
+            self._versions[provider] = version
+
+    def fetched_version(self, provider: str) -> object:
+        """The ``version`` of the prices fetched for ``provider`` in use
+        (:data:`NOTHING_FETCHED` when none were handed in)."""
+        return self._versions.get(provider, NOTHING_FETCHED)
+
     def set_override_file(self, path: str | os.PathLike[str] | None) -> None:
         """Use ``path`` as the operator's overrides (``None`` drops them)."""
         with self._lock:
             self.override_path = Path(path) if path else None
-            self._table = self._load()
+            self._table = self._load(self._table.fetched)
 
     def update(self, url: str, *, timeout: float = 30.0) -> datetime.date:
         """Download a newer file from ``url``, validate it, replace the cache.
@@ -189,11 +270,11 @@ class PricingStore:
             except BaseException:
                 os.unlink(temporary)
                 raise
-            self._table = self._load()
+            self._table = self._load(self._table.fetched)
         LOG.info("pricing data updated from %s to %s", url, data["updated"])
         return self._table.updated
 
-    def _load(self) -> PriceTable:
+    def _load(self, fetched: dict[str, dict[str, Fetched]] | None = None) -> PriceTable:
         data = parse_pricing(bundled_path().read_bytes(), what="bundled pricing data")
         if self.cache_path is not None and self.cache_path.exists():
             try:
@@ -201,6 +282,7 @@ class PricingStore:
             except InvalidPricingData:
                 LOG.warning("ignoring invalid cached pricing file %s", self.cache_path)
         overrides: dict[str, Any] = {}
+        overrides_as_of = None
         if self.override_path is not None:
             try:
                 override_data = json.loads(self.override_path.read_bytes())
@@ -208,10 +290,15 @@ class PricingStore:
                 raise InvalidPricingData(f"price overrides {self.override_path}: {error}") from None
             _validate(override_data, OVERRIDE_SCHEMA, f"price overrides {self.override_path}")
             overrides = override_data["compute"]
+            overrides_as_of = datetime.datetime.fromtimestamp(
+                self.override_path.stat().st_mtime, datetime.UTC
+            )
         return PriceTable(
             updated=datetime.date.fromisoformat(data["updated"]),
             prices=data["compute"],
             overrides=overrides,
+            overrides_as_of=overrides_as_of,
+            fetched=fetched or {},
         )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from drivers import pricing
 from drivers.errors import NotFound, NotSupported, ProviderError
 
 if TYPE_CHECKING:
@@ -257,6 +258,25 @@ class NodeDriver(abc.ABC):
     @abc.abstractmethod
     def list_sizes(self, location: NodeLocation | None = None) -> list[NodeSize]:
         """Sizes with their price at ``location`` (or the provider default)."""
+
+    # -- prices ------------------------------------------------------------
+
+    #: The price data given to the driver (None: the process's current default).
+    _pricing: pricing.PricingStore | None = None
+
+    @property
+    def price_data(self) -> pricing.PricingStore:
+        """The price data the driver quotes from."""
+        return self._pricing or pricing.default_store()
+
+    def price_key(self, size_id: str, location: NodeLocation | None) -> tuple[str, str | None]:
+        """The (size, region) the price data knows ``size_id`` at ``location`` by."""
+        return size_id, location.region if location is not None else None
+
+    def price_quote(self, size_id: str, location: NodeLocation | None = None) -> pricing.Quote:
+        """The price of ``size_id`` at ``location`` with its source and date,
+        from the price data alone (no provider call)."""
+        return self.price_data.quote(self.provider, *self.price_key(size_id, location))
 
     @abc.abstractmethod
     def list_locations(self) -> list[NodeLocation]:

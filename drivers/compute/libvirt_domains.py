@@ -152,7 +152,7 @@ class LibvirtNodeDriver(NodeDriver):
         self.image_pools = image_pools
         self.network = network
         self.domain_type = domain_type or ("test" if uri.startswith("test:") else "kvm")
-        self._pricing = pricing_store or pricing.default_store()
+        self._pricing = pricing_store
         self._connection: libvirt.virConnect | None = None
         self._lock = threading.Lock()
 
@@ -198,8 +198,10 @@ class LibvirtNodeDriver(NodeDriver):
             )
         ]
 
+    def price_key(self, size_id: str, location: NodeLocation | None) -> tuple[str, str | None]:
+        return size_id, location.region if location else self._host()
+
     def list_sizes(self, location: NodeLocation | None = None) -> list[NodeSize]:
-        region = location.region if location else self._host()
         return [
             NodeSize(
                 id=str(flavor["id"]),
@@ -208,7 +210,7 @@ class LibvirtNodeDriver(NodeDriver):
                 vcpus=int(flavor["vcpus"]),
                 disk_gb=int(flavor["disk_gb"]),
                 provider=PROVIDER,
-                price_per_hour=self._pricing.get_price(PROVIDER, str(flavor["id"]), region),
+                price_per_hour=self.price_quote(str(flavor["id"]), location).price,
             )
             for flavor in self.flavors
         ]

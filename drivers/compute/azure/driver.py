@@ -123,7 +123,7 @@ class AzureNodeDriver(NodeDriver):
         self.locations = set(locations) if locations else None
         self.images = tuple(images)
         self.admin_user = admin_user
-        self._pricing = pricing_store or pricing.default_store()
+        self._pricing = pricing_store
         self._regions = region_table()
 
     # -- catalog -----------------------------------------------------------
@@ -157,11 +157,14 @@ class AzureNodeDriver(NodeDriver):
             )
         return locations
 
+    def price_key(self, size_id: str, location: NodeLocation | None) -> tuple[str, str | None]:
+        return size_key(size_id), location.id if location else None
+
     def list_sizes(self, location: NodeLocation | None = None) -> list[NodeSize]:
-        where = location.id if location else next(iter(self.list_locations())).id
+        location = location or next(iter(self.list_locations()))
         path = (
             f"/subscriptions/{self.subscription}/providers/Microsoft.Compute/locations/"
-            f"{where}/vmSizes"
+            f"{location.id}/vmSizes"
         )
         return [
             NodeSize(
@@ -171,7 +174,7 @@ class AzureNodeDriver(NodeDriver):
                 vcpus=int(size["numberOfCores"]),
                 disk_gb=int(size.get("resourceDiskSizeInMB") or 0) // 1024,
                 provider=PROVIDER,
-                price_per_hour=self._pricing.get_price(PROVIDER, size_key(size["name"]), where),
+                price_per_hour=self.price_quote(str(size["name"]), location).price,
             )
             for size in self.arm.items(path, COMPUTE_API)
         ]

@@ -126,7 +126,7 @@ class DummyNodeDriver(NodeDriver):
         self.faults = (
             faults if isinstance(faults, DummyFaults) else DummyFaults.from_mapping(faults or {})
         )
-        self._pricing = pricing_store or pricing.default_store()
+        self._pricing = pricing_store
         self._clock = clock
         self._injector = FaultInjector(self.faults)
         self._lock = threading.RLock()
@@ -352,14 +352,21 @@ class DummyNodeDriver(NodeDriver):
 
     def list_sizes(self, location: NodeLocation | None = None) -> list[NodeSize]:
         self._inject_faults("list_sizes")
-        region = (location or self._catalog.locations[0]).region
-        sizes = []
-        for entry in self._catalog.sizes:
-            price = self._pricing.get_price(PROVIDER, entry["id"], region)
-            if price is not None:
-                price = round(price * self.price_factor, 6)
-            sizes.append(NodeSize(provider=PROVIDER, price_per_hour=price, **entry))
-        return sizes
+        return [
+            NodeSize(
+                provider=PROVIDER,
+                price_per_hour=self.price_quote(entry["id"], location).price,
+                **entry,
+            )
+            for entry in self._catalog.sizes
+        ]
+
+    def price_key(self, size_id: str, location: NodeLocation | None) -> tuple[str, str | None]:
+        return size_id, (location or self._catalog.locations[0]).region
+
+    def price_quote(self, size_id: str, location: NodeLocation | None = None) -> pricing.Quote:
+        """The price data's quote times the account's ``price_factor``."""
+        return super().price_quote(size_id, location).scaled(self.price_factor)
 
     def list_images(self, location: NodeLocation | None = None) -> list[NodeImage]:
         self._inject_faults("list_images")

@@ -90,7 +90,7 @@ class EC2NodeDriver(NodeDriver):
         )
         self.image_owners = tuple(image_owners)
         self.image_names = tuple(image_names)
-        self._pricing = pricing_store or pricing.default_store()
+        self._pricing = pricing_store
         self._cache: dict[str, tuple[float, Any]] = {}
         self._cache_lock = threading.Lock()
 
@@ -245,12 +245,13 @@ class EC2NodeDriver(NodeDriver):
 
         return list(self._cached("instance_types", load))
 
+    def price_key(self, size_id: str, location: NodeLocation | None) -> tuple[str, str | None]:
+        return size_id, location.region if location is not None and location.region else self.region
+
     def list_sizes(self, location: NodeLocation | None = None) -> list[NodeSize]:
-        region = location.region if location is not None and location.region else self.region
         return [
             parse.to_size(
-                item,
-                self._pricing.get_price(PROVIDER, item.findtext("{*}instanceType") or "", region),
+                item, self.price_quote(item.findtext("{*}instanceType") or "", location).price
             )
             for item in self._instance_types()
         ]

@@ -127,7 +127,7 @@ class GCENodeDriver(NodeDriver):
         self.network = network
         self.ssh_user = ssh_user
         self.disk_gb = disk_gb
-        self._pricing = pricing_store or pricing.default_store()
+        self._pricing = pricing_store
         self._regions = region_table()
         self._images: tuple[float, list[NodeImage]] | None = None
         self._images_lock = threading.Lock()
@@ -183,7 +183,7 @@ class GCENodeDriver(NodeDriver):
                 disk_gb=int(machine_type.get("imageSpaceGb") or self.disk_gb),
                 provider=PROVIDER,
                 gpus=len(machine_type.get("accelerators") or ()),
-                price_per_hour=self._pricing.get_price(PROVIDER, machine_type["name"], region),
+                price_per_hour=self.price_data.quote(PROVIDER, machine_type["name"], region).price,
             )
         return list(sizes.values())
 

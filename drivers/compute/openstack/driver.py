@@ -131,7 +131,7 @@ class OpenStackNodeDriver(NodeDriver):
             endpoint=volume_endpoint,
             timeout=timeout,
         )
-        self._pricing = pricing_store or pricing.default_store()
+        self._pricing = pricing_store
 
     # -- nodes -------------------------------------------------------------
 
@@ -271,10 +271,12 @@ class OpenStackNodeDriver(NodeDriver):
             for name in names
         ]
 
+    def price_key(self, size_id: str, location: NodeLocation | None) -> tuple[str, str | None]:
+        return size_id, location.region if location is not None else self.region
+
     def list_sizes(self, location: NodeLocation | None = None) -> list[NodeSize]:
-        region = location.region if location is not None else self.region
         return [
-            parse.to_size(flavor, self._pricing.get_price(PROVIDER, str(flavor["id"]), region))
+            parse.to_size(flavor, self.price_quote(str(flavor["id"]), location).price)
             for flavor in self._pages(self.compute, "flavors/detail", "flavors")
         ]
 

@@ -1,12 +1,13 @@
-"""Prices: bundled data, unknown is None, overrides, and updates."""
+"""Prices: bundled data, unknown is None, fetched prices, overrides, and updates."""
 
+import datetime
 import json
 import threading
 
 import pytest
 
 from drivers import pricing
-from drivers.pricing import InvalidPricingData, PricingStore
+from drivers.pricing import FetchedPrice, InvalidPricingData, PricingStore
 from tests.helpers import Reply
 from tools import build_pricing
 
@@ -56,6 +57,45 @@ def test_override_file_wins(tmp_path):
     assert store.get_price("openstack", "m1.small", "any-region") == 0.02
     store.set_override_file(None)
     assert store.get_price("dummy", "large", "us-east-1") == 0.048
+
+
+def fetched(size, region, price, kind="on_demand"):
+    at = datetime.datetime(2026, 11, 22, 6, 0, tzinfo=datetime.UTC)
+    return FetchedPrice("ec2", region, size, price, "USD", kind, "test", at)
+
+
+def test_a_quote_says_which_layer_its_price_came_from_and_as_of_when(tmp_path):
+    overrides = tmp_path / "overrides.json"
+    overrides.write_text(json.dumps({"compute": {"ec2": {"t3.small": {"*": 0.015}}}}))
+    store = PricingStore(override_path=overrides)
+    bundled_quote = store.quote("ec2", "t3.micro", "us-east-1")
+    assert (bundled_quote.source, bundled_quote.as_of.date().isoformat()) == (
+        "bundled",
+        "2025-03-02",
+    )
+    store.set_fetched(
+        "ec2",
+        [
+            fetched("t3.micro", "us-east-1", 0.0116),
+            fetched("t3.micro", "us-east-1", 0.0035, kind="spot"),
+            fetched("t3.small", "us-east-1", 0.0232),
+        ],
+        version="v1",
+    )
+    micro = store.quote("ec2", "t3.micro", "us-east-1")
+    assert (micro.price, micro.source, micro.spot_price) == (0.0116, "fetched", 0.0035)
+    assert micro.as_of == datetime.datetime(2026, 11, 22, 6, 0, tzinfo=datetime.UTC)
+    small = store.quote("ec2", "t3.small", "us-east-1")
+    assert (small.price, small.source) == (0.015, "override")  # the operator wins
+    assert store.quote("ec2", "t3.micro", "eu-west-1").source == "bundled"
+    assert store.fetched_version("ec2") == "v1"
+    assert store.fetched_version("azure") is pricing.NOTHING_FETCHED
+
+    store.set_override_file(None)  # keeps what was fetched
+    assert store.get_price("ec2", "t3.small", "us-east-1") == 0.0232
+    store.set_fetched("ec2", [], version="v2")  # replaces it all
+    assert store.quote("ec2", "t3.micro", "us-east-1") == bundled_quote
+    assert store.quote("nobody", "x", "y") == pricing.UNKNOWN
 
 
 def test_invalid_override_file_is_refused(tmp_path):
