@@ -148,6 +148,12 @@ class ApiRequest:
             raise InvalidInput(f"{name}: must be a non-negative number", field=name)
         return value
 
+    def query_bool(self, name: str) -> bool:
+        text = self.raw.GET.get(name, "").lower()
+        if text not in ("", *TRUE, *FALSE):
+            raise InvalidInput(f"{name}: must be true or false", field=name)
+        return text in TRUE
+
     def query_list(self, name: str) -> list[str]:
         values: list[str] = []
         for item in self.raw.GET.getall(name):
@@ -180,6 +186,11 @@ class Route:
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise ValueError(f"route {self.name}: unknown role {self.role}")
+
+
+#: How query parameters say yes and no.
+TRUE = ("1", "true", "yes")
+FALSE = ("0", "false", "no")
 
 
 class Application:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -73,7 +74,8 @@ def sizes(request: ApiRequest) -> Reply:
     )
     with session_scope(request.context.sessions) as session:
         rows = session.scalars(query.limit(_limit(request))).all()
-        return Reply(200, {"sizes": [offer_view(r) for r in rows]})
+        stale_before = utcnow() - stale_after(request)
+        return Reply(200, {"sizes": [offer_view(r, stale_before) for r in rows]})
 
 
 def images(request: ApiRequest) -> Reply:
@@ -101,7 +103,9 @@ def images(request: ApiRequest) -> Reply:
         )
 
 
-def offer_view(offer: Offer) -> dict[str, Any]:
+def offer_view(offer: Offer, stale_before: datetime.datetime) -> dict[str, Any]:
+    """An offer; its price is stale when known as of before ``stale_before``
+    (or of unknown age)."""
     return {
         "account_id": offer.account_id,
         "provider": offer.provider,
@@ -117,6 +121,10 @@ def offer_view(offer: Offer) -> dict[str, Any]:
         "gpus": offer.gpus,
         "price_per_hour": offer.price_per_hour,
         "price_known": offer.price_per_hour is not None,
+        "price_source": offer.price_source,
+        "price_as_of": offer.price_as_of.isoformat() if offer.price_as_of else None,
+        "price_stale": offer.price_as_of is None or offer.price_as_of < stale_before,
+        "spot_price_per_hour": offer.spot_price_per_hour,
     }
 
 
@@ -142,7 +150,15 @@ LIST_PARAMETERS = {
     "account": "accounts",
     "exclude_account": "exclude_accounts",
 }
-OFFER_PARAMETERS = (*INTEGER_PARAMETERS, *LIST_PARAMETERS, "image", "max_price", "sort", "limit")
+OFFER_PARAMETERS = (
+    *INTEGER_PARAMETERS,
+    *LIST_PARAMETERS,
+    "image",
+    "max_price",
+    "skip_stale_prices",
+    "sort",
+    "limit",
+)
 
 
 def requirements_from_query(request: ApiRequest) -> Requirements:
@@ -153,7 +169,12 @@ def requirements_from_query(request: ApiRequest) -> Requirements:
         spec[field] = request.query_list(parameter)
     spec["image"] = request.raw.GET.get("image") or None
     spec["max_price"] = request.query_float("max_price")
-    return Requirements.from_spec(spec)
+    spec["skip_stale_prices"] = request.query_bool("skip_stale_prices")
+    return Requirements.from_spec(spec, stale_after=stale_after(request))
+
+
+def stale_after(request: ApiRequest) -> datetime.timedelta:
+    return datetime.timedelta(days=request.context.config.pricing.stale_after)
 
 
 #: What an offer listing filters on (health and quota are about placing, not listing).
@@ -176,4 +197,5 @@ def offers(request: ApiRequest) -> Reply:
     limit = request.query_int("limit", 20, minimum=1, maximum=request.context.config.api.max_limit)
     with session_scope(request.context.sessions) as session:
         rows = session.scalars(query.limit(limit)).all()
-        return Reply(200, {"offers": [offer_view(r) for r in rows]})
+        stale_before = utcnow() - stale_after(request)
+        return Reply(200, {"offers": [offer_view(r, stale_before) for r in rows]})

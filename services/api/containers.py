@@ -32,8 +32,6 @@ from services.common.states import start_operation
 
 LOG = logging.getLogger(__name__)
 
-TRUE = ("1", "true", "yes")
-
 
 def load(session: Session, request: ApiRequest, name: str, *, lock: bool = False) -> Container:
     """The caller's project's live container called ``name``; 404 otherwise."""
@@ -120,7 +118,7 @@ def show(request: ApiRequest) -> Reply:
 
 
 def delete(request: ApiRequest) -> Reply:
-    recursive = request.raw.GET.get("recursive", "").lower() in TRUE
+    recursive = request.query_bool("recursive")
     context = request.context
     operation: Operation | None = None
     reply: Reply | None = None

@@ -135,7 +135,7 @@ def create(request: ApiRequest) -> Reply:
 def dry_run(request: ApiRequest, body: dict[str, Any]) -> Reply:
     """The placement(s) the request would get, with prices; creates nothing."""
     config = request.context.config.scheduler
-    policy, placement_request = request_from_spec(config, request.project_id, body)
+    policy, placement_request = request_from_spec(request.context.config, request.project_id, body)
     placement_request = replace(placement_request, dry_run=True)  # never advances cursors
     filters = scheduler_filters.enabled(config.filter_names)
     with session_scope(request.context.sessions) as session:

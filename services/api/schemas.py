@@ -139,6 +139,10 @@ NODE_CREATE: dict[str, Any] = {
         "exclude_providers": STRINGS,
         "exclude_accounts": STRINGS,
         "max_price": {"type": "number", "exclusiveMinimum": 0, "maximum": 100000},
+        "skip_stale_prices": {
+            "type": "boolean",
+            "description": "Leave out offers whose price is older than [pricing] stale_after",
+        },
         "policy": {"type": "string", "enum": ["cheapest", "round_robin", "zone_aware"]},
         "group": NAME,
         "anti_affinity": {

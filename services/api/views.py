@@ -29,6 +29,8 @@ def node_view(node: Node) -> dict[str, Any]:
         "size_id": node.size_id,
         "image_id": node.image_id,
         "price_per_hour": node.price_per_hour,
+        "price_source": node.price_source,
+        "price_as_of": node.price_as_of.isoformat() if node.price_as_of else None,
         "public_ips": list(node.public_ips or []),
         "private_ips": list(node.private_ips or []),
         "ssh_port": node.ssh_port,

@@ -7,6 +7,7 @@ default and JSON with ``--json``; errors are one line and a non-zero exit.
 
 from __future__ import annotations
 
+import datetime
 import json
 import shlex
 import sys
@@ -280,7 +281,24 @@ OFFER_COLUMNS = [
     "vcpus",
     "disk_gb",
     "price_per_hour",
+    "price_source",
+    "price_age",
 ]
+
+
+def price_age(offer: dict[str, Any], now: datetime.datetime | None = None) -> str:
+    """How old an offer's price is, e.g. ``3h`` or ``630d stale``."""
+    if not offer.get("price_as_of"):
+        return "-"
+    as_of = datetime.datetime.fromisoformat(offer["price_as_of"])
+    seconds = ((now or datetime.datetime.now(datetime.UTC)) - as_of).total_seconds()
+    if seconds < 3600:
+        age = f"{max(0, int(seconds // 60))}m"
+    elif seconds < 2 * 86400:
+        age = f"{int(seconds // 3600)}h"
+    else:
+        age = f"{int(seconds // 86400)}d"
+    return f"{age} stale" if offer.get("price_stale") else age
 
 
 @main.group()
@@ -295,6 +313,7 @@ def offer() -> None:
 @click.option("--country", "countries", multiple=True)
 @click.option("--exclude-country", "excluded", multiple=True)
 @click.option("--max-price", type=float)
+@click.option("--skip-stale-prices", is_flag=True, help="Leave out offers whose price is stale.")
 @click.option("--sort", type=click.Choice(["price", "ram", "vcpus"]), default="price")
 @click.option("--limit", type=int, default=10)
 @click.pass_context
@@ -306,11 +325,16 @@ def offer_list(
     countries: tuple[str, ...],
     excluded: tuple[str, ...],
     max_price: float | None,
+    skip_stale_prices: bool,
     sort: str,
     limit: int,
 ) -> None:
-    """Cheapest matching offers first; unknown prices last."""
+    """Cheapest matching offers first; unknown prices last. PRICE_SOURCE says
+    where each price came from (bundled, fetched, override), PRICE_AGE how old
+    it is."""
     params: dict[str, Any] = {"sort": sort, "limit": limit}
+    if skip_stale_prices:
+        params["skip_stale_prices"] = "true"
     for name, value in (
         ("min_ram_mb", min_ram),
         ("min_vcpus", min_vcpus),
@@ -324,7 +348,8 @@ def offer_list(
     if excluded:
         params["exclude_country"] = ",".join(excluded)
     data = client(ctx).call("GET", "/v1/offers", params=params)
-    output(ctx, data, data["offers"], OFFER_COLUMNS)
+    rows = [{**row, "price_age": price_age(row)} for row in data["offers"]]
+    output(ctx, data, rows, OFFER_COLUMNS)
 
 
 def _catalog(name: str, columns: list[str]) -> None:

@@ -20,6 +20,7 @@ from services.common.db import migrate
 from services.common.db.models import Account, ApiKey, Project, utcnow
 from services.common.db.session import session_scope
 from services.common.errors import ServiceError
+from services.worker import prices
 
 
 class Manage(click.Group):
@@ -312,6 +313,93 @@ def pricing_update(ctx: click.Context, url: str) -> None:
     except (pricing.InvalidPricingData, OSError) as error:
         raise click.ClickException(f"price data not updated: {error}") from None
     click.echo(f"price data of {updated} installed at {config.pricing.cache_file}")
+
+
+@pricing_group.command("refresh")
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    help="Only this provider (repeatable); default: every provider an account uses.",
+)
+@click.pass_context
+def pricing_refresh(ctx: click.Context, providers: tuple[str, ...]) -> None:
+    """Fetch current prices from the providers' price APIs and re-rank the offers.
+
+    A provider whose fetch fails keeps its last good prices; the command then
+    exits non-zero.
+    """
+    context = _context(ctx)
+    for provider in providers:
+        if provider not in prices.FETCHERS:
+            raise click.BadParameter(_no_price_api(provider), param_hint="--provider")
+    if not providers:
+        with session_scope(context.sessions) as session:
+            providers = tuple(prices.providers_in_use(session))
+        if not providers:
+            raise click.ClickException(
+                "no account uses a provider with a price API "
+                f"({', '.join(prices.FETCHERS)}); name one with --provider"
+            )
+    results = []
+    with click.progressbar(
+        providers,
+        label="refreshing prices",
+        item_show_func=lambda provider: provider,
+        file=sys.stderr,
+    ) as bar:
+        for provider in bar:
+            results.append(prices.refresh(context, provider))
+    for result in results:
+        click.echo(_refresh_summary(result))
+    if not all(result.ok for result in results):
+        sys.exit(1)
+
+
+def _no_price_api(provider: str) -> str:
+    if provider in prices.OVERRIDE_ONLY:
+        return (
+            f"{provider} has no price API: its prices are operator overrides "
+            "([pricing] overrides_file)"
+        )
+    return f"no price API for {provider!r}; known: {', '.join(prices.FETCHERS)}"
+
+
+def _refresh_summary(result: prices.RefreshResult) -> str:
+    if not result.ok:
+        return f"{result.provider}: FAILED, the last good prices stay: {result.error}"
+    lines = [
+        f"{result.provider}: {result.prices} prices ({result.added} new, {result.removed} gone, "
+        f"{result.changed} changed); {result.offers_repriced} offers re-priced"
+    ]
+    for move in result.largest_moves:
+        lines.append(
+            f"  {move.size} {move.region}: {move.old:g} -> {move.new:g} USD/h "
+            f"({(move.ratio - 1) * 100:+.1f}%)"
+        )
+    return "\n".join(lines)
+
+
+@pricing_group.command("status")
+@click.pass_context
+def pricing_status(ctx: click.Context) -> None:
+    """Where prices come from, per provider, and how the last refreshes went."""
+    context = _context(ctx)
+    store = pricing.default_store()
+    click.echo(f"bundled price data of {store.updated}")
+    overrides = context.config.pricing.overrides_file
+    click.echo(f"operator overrides: {overrides or 'none'}")
+    with session_scope(context.sessions) as session:
+        for row in prices.refreshes(session):
+            last = row.refreshed_at.isoformat(timespec="seconds") if row.refreshed_at else "never"
+            line = f"{row.provider:10} fetched {row.prices} prices, last good refresh {last}"
+            if row.failures:
+                line += f"; {row.failures} failed ({row.consecutive_failures} in a row)"
+            if row.last_error:
+                line += f"; last error: {row.last_error}"
+            click.echo(line)
+    for provider in prices.OVERRIDE_ONLY:
+        click.echo(f"{provider:10} no price API: operator overrides only")
 
 
 @main.group("config")

@@ -119,6 +119,18 @@ class SecuritySection:
 class PricingSection:
     overrides_file: str = option("", "JSON file of operator prices that win over bundled ones.")
     cache_file: str = option(f"{DEFAULT_STATE_DIR}/pricing.json", "Where updates are kept.")
+    stale_after: float = option(
+        7.0, "Days after which a price is flagged stale (and skipped when asked)."
+    )
+    refresh_interval: float = option(
+        21600.0, "Seconds between workers' refreshes from the price APIs (0: never)."
+    )
+    ec2_endpoint: str = option(
+        "", "AWS Price List Query API URL, signed with the first ec2 account's keys (empty: AWS's)."
+    )
+    azure_endpoint: str = option("", "Azure Retail Prices API URL (empty: Azure's).")
+    gce_endpoint: str = option("", "Cloud Billing Catalog API URL (empty: Google's).")
+    gce_api_key: str = option("", "API key for the Cloud Billing Catalog API.")
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from services.common import quotas
-from services.common.config import SchedulerSection
+from services.common.config import Config
 from services.common.db.models import utcnow
 from services.common.db.session import SessionFactory
 from services.scheduler import cursors
@@ -28,14 +29,15 @@ POLICIES = registry()
 
 
 def request_from_spec(
-    config: SchedulerSection, project_id: str, spec: dict[str, Any]
+    config: Config, project_id: str, spec: dict[str, Any]
 ) -> tuple[str, PlacementRequest]:
     """The policy name and placement request a node's spec asks for."""
-    policy = spec.get("policy") or config.default_policy
+    policy = spec.get("policy") or config.scheduler.default_policy
+    stale_after = datetime.timedelta(days=config.pricing.stale_after)
     return policy, PlacementRequest(
         project_id=project_id,
-        requirements=Requirements.from_spec(spec),
-        alternates=config.alternates,
+        requirements=Requirements.from_spec(spec, stale_after=stale_after),
+        alternates=config.scheduler.alternates,
         group=spec.get("group"),
         strict_anti_affinity=spec.get("anti_affinity") == "strict",
     )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.db.models import Account, Offer
+from services.common.db.models import Account, Offer, utcnow
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,16 @@ class Requirements:
     accounts: tuple[str, ...] = ()
     exclude_accounts: tuple[str, ...] = ()
     max_price: float | None = None
+    #: Only offers whose price is as of this time or later (``skip_stale_prices``).
+    prices_since: datetime.datetime | None = None
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> Requirements:
+    def from_spec(
+        cls, spec: dict[str, Any], *, stale_after: datetime.timedelta | None = None
+    ) -> Requirements:
+        """The requirements of a node spec; with ``skip_stale_prices``, prices
+        older than ``stale_after`` do not count."""
+
         def strings(name: str, upper: bool = False) -> tuple[str, ...]:
             values: Sequence[str] = spec.get(name) or ()
             return tuple(value.upper() if upper else value for value in values)
@@ -64,6 +71,9 @@ class Requirements:
             accounts=strings("accounts"),
             exclude_accounts=strings("exclude_accounts"),
             max_price=spec.get("max_price"),
+            prices_since=utcnow() - stale_after
+            if spec.get("skip_stale_prices") and stale_after is not None
+            else None,
         )
 
     def describe(self) -> str:
@@ -91,6 +101,7 @@ class OfferData:
     disk_gb: int
     gpus: int
     price_per_hour: float | None
+    price_as_of: datetime.datetime | None = None
     images: frozenset[str] = frozenset()  # image ids and names available at the location
     account_cooldown_until: datetime.datetime | None = None
 
@@ -112,6 +123,7 @@ class OfferData:
             disk_gb=offer.disk_gb,
             gpus=offer.gpus,
             price_per_hour=offer.price_per_hour,
+            price_as_of=offer.price_as_of,
             images=images,
             account_cooldown_until=account.cooldown_until,
         )

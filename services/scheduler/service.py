@@ -20,7 +20,7 @@ from services.common.states import State, Task, add_event, finish_operation, set
 from services.scheduler import filters as scheduler_filters
 from services.scheduler.filters import Filter
 from services.scheduler.placement import decide, prepare_cursors, request_from_spec
-from services.scheduler.policies import NoPlacement, Placement, PlacementRequest
+from services.scheduler.policies import NoPlacement, Placement, PlacementRequest, placed_price
 
 LOG = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def schedule_node(context: ServiceContext, envelope: Envelope) -> None:
         if node is None or node.task != Task.SCHEDULING.value:
             LOG.info("node %s: nothing to schedule (duplicate message?)", node_id)
             return
-        policy, request = request_from_spec(context.config.scheduler, node.project_id, node.spec)
+        policy, request = request_from_spec(context.config, node.project_id, node.spec)
     prepare_cursors(context.sessions, policy, request.project_id, request.group)
     filters = scheduler_filters.enabled(context.config.scheduler.filter_names)
     with context.outbox.transaction() as tx:
@@ -58,7 +58,8 @@ def schedule_node(context: ServiceContext, envelope: Envelope) -> None:
         node.zone = chosen.zone
         node.size_id = chosen.size_id
         node.image_id = chosen.image_id
-        node.price_per_hour = chosen.price_per_hour
+        for name, value in placed_price(chosen.to_dict()).items():
+            setattr(node, name, value)
         node.vcpus = chosen.vcpus
         node.ram_mb = chosen.ram_mb
         node.alternates = [alternate.to_dict() for alternate in alternates]

@@ -27,6 +27,7 @@ from services.common.errors import NotFound as CatalogEntryMissing
 from services.common.errors import ProjectQuotaExceeded
 from services.common.messaging import Envelope
 from services.common.states import State, Task, add_event, set_state
+from services.scheduler.policies import placed_price
 from services.worker import health
 from services.worker.calls import call_provider
 from services.worker.catalog import driver_values
@@ -43,7 +44,6 @@ PLACEMENT_FIELDS = (
     "zone",
     "size_id",
     "image_id",
-    "price_per_hour",
     "vcpus",
     "ram_mb",
 )
@@ -89,6 +89,11 @@ def _plan(context: ServiceContext, node_id: str) -> BuildPlan | Reap | None:
             key for key in (keys["public_key"], node.spec.get("ssh_public_key")) if key
         )
         current = {name: getattr(node, name) for name in PLACEMENT_FIELDS}
+        current.update(
+            price_per_hour=node.price_per_hour,
+            price_source=node.price_source,
+            price_as_of=node.price_as_of.isoformat() if node.price_as_of else None,
+        )
         return BuildPlan(
             node.id, node.name, node.operation_id, public_keys, [current, *node.alternates]
         )
@@ -192,6 +197,8 @@ def _created(
         if node is not None and tracked:
             for name in PLACEMENT_FIELDS:
                 setattr(node, name, placement.get(name))
+            for name, value in placed_price(placement).items():
+                setattr(node, name, value)
             node.provider_node_id = created.id
             set_state(node, State.BUILDING)
             node.awaiting_provider = True

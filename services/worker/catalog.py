@@ -18,9 +18,10 @@ from drivers import DriverType, pricing
 from drivers.compute.base import NodeImage, NodeLocation, NodeSize
 from drivers.errors import DriverError
 from services.common.context import ServiceContext
-from services.common.db.models import Account, Image, Location, Offer, price_rank, utcnow
+from services.common.db.models import Account, Image, Location, Offer, utcnow
 from services.common.db.session import refresh_statistics, session_scope
 from services.common.errors import NotFound
+from services.worker import prices
 from services.worker.calls import call_provider
 
 LOG = logging.getLogger(__name__)
@@ -85,8 +86,7 @@ def fetch_catalog(context: ServiceContext, account: Account) -> Catalog:
                     "vcpus": size.vcpus,
                     "disk_gb": size.disk_gb,
                     "gpus": size.gpus,
-                    "price_per_hour": size.price_per_hour,
-                    "price_rank": price_rank(size.price_per_hour),
+                    **prices.offer_prices(driver.price_quote(size.id, location)),
                     "data": {},
                 }
             )
@@ -112,6 +112,8 @@ def sync_catalog(context: ServiceContext, account_id: str) -> None:
     """Refresh one account's catalog; a provider error is stored on the account."""
     with session_scope(context.sessions) as session:
         account = session.get(Account, account_id)
+        if account is not None:
+            prices.load_fetched(session, account.provider)
     if account is None or account.deleted_at is not None or not account.serves(DriverType.COMPUTE):
         return
     try:

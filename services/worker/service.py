@@ -1,5 +1,5 @@
 """The worker service: consumes node, storage and balancer work, polls provider
-state, checks balancers, syncs catalogs."""
+state, checks balancers, syncs catalogs, refreshes prices."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from services.common.heartbeat import Heartbeat
 from services.common.messaging import Envelope
 from services.common.runner import Component, Periodic, run_service
 from services.common.states import age
-from services.worker import balancers, catalog, poller, storage
+from services.worker import balancers, catalog, poller, prices, storage
 from services.worker.actions import node_action
 from services.worker.build import build_node
 from services.worker.deploy import deploy_node
@@ -111,6 +111,11 @@ def worker_components(context: ServiceContext) -> list[Component]:
             "quota-reconcile",
             settings.quota_reconcile_interval,
             lambda: reconcile_quotas(context),
+        ),
+        *(
+            [Periodic("price-refresh", min(600.0, refresh), lambda: prices.refresh_due(context))]
+            if (refresh := context.config.pricing.refresh_interval) > 0
+            else []
         ),
     ]
 

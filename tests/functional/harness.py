@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from contextlib import suppress
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 from webob import Request
 
+from services.api.server import ApiServer, listen
 from services.api.wsgi import make_app
 from services.cli.manage import main as manage_main
 from services.common import bootstrap
@@ -46,7 +50,8 @@ def service_config(
         },
         security={"encryption_key": generate_key()},
         service={"heartbeat_interval": 0.5, "state_dir": str(tmp_path)},
-        pricing={"cache_file": str(tmp_path / "pricing.json")},
+        # Tests that refresh prices say so, against their own price servers.
+        pricing={"cache_file": str(tmp_path / "pricing.json"), "refresh_interval": 0},
     )
 
 
@@ -181,7 +186,10 @@ class Service:
             "OVERCAST_DATABASE__CONNECTION": config.database.connection,
             "OVERCAST_SECURITY__ENCRYPTION_KEY": config.security.encryption_key,
             "OVERCAST_MESSAGING__TRANSPORT_URL": "memory://",
-            "OVERCAST_PRICING__CACHE_FILE": config.pricing.cache_file,
+            **{
+                f"OVERCAST_PRICING__{name.upper()}": str(value)
+                for name, value in dataclasses.asdict(config.pricing).items()
+            },
         }
         return CliRunner().invoke(manage_main, list(args), env=env)
 
@@ -272,3 +280,22 @@ def stop_service(service: Service) -> None:
 def account_ids(service: Service) -> list[str]:
     with session_scope(service.context.sessions) as session:
         return list(session.scalars(select(Account.id)))
+
+
+@contextmanager
+def cli_environment(service: Service, key: str = "member") -> Iterator[dict[str, str]]:
+    """The service's API over HTTP on 127.0.0.1, and the environment the CLI
+    reaches it with, as ``key``."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ApiServer(service.context, listen(f"127.0.0.1:{port}"))
+    server.start()
+    try:
+        yield {
+            "OVERCAST_URL": f"http://127.0.0.1:{port}",
+            "OVERCAST_KEY": service.keys[key],
+            "OVERCAST_CLIENT_CONFIG": "/nonexistent",
+        }
+    finally:
+        server.stop()

@@ -8,7 +8,6 @@ import getpass
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,8 +16,13 @@ from pathlib import Path
 import pytest
 
 from drivers.common.ssh_keys import generate_key_pair
-from services.api.server import ApiServer, listen
-from tests.functional.harness import Service, service_config, start_service, stop_service
+from tests.functional.harness import (
+    Service,
+    cli_environment,
+    service_config,
+    start_service,
+    stop_service,
+)
 from tests.helpers import need
 
 pytestmark = pytest.mark.integration
@@ -30,27 +34,20 @@ BIN = Path(sys.executable).parent
 def api(tmp_path: Path, local_state_dir: Path) -> Iterator[tuple[Service, dict[str, str]]]:
     need((BIN / "ansible").exists() or shutil.which("ansible") is not None, "ansible-core")
     service = start_service(service_config(tmp_path))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ApiServer(service.context, listen(f"127.0.0.1:{port}"))
-    server.start()
     try:
-        service.add_account("alpha", "local", provider="local", state_dir=str(local_state_dir))
-        env = {
-            **os.environ,
-            "OVERCAST_URL": f"http://127.0.0.1:{port}",
-            "OVERCAST_KEY": service.keys["member"],
-            "OVERCAST_CLIENT_CONFIG": "/nonexistent",
-            "ANSIBLE_HOST_KEY_CHECKING": "False",
-            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
-            "ANSIBLE_REMOTE_TEMP": str(tmp_path / "ansible-remote"),
-            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-            "LC_ALL": "C.UTF-8",
-        }
-        yield service, env
+        with cli_environment(service) as cli_env:
+            service.add_account("alpha", "local", provider="local", state_dir=str(local_state_dir))
+            env = {
+                **os.environ,
+                **cli_env,
+                "ANSIBLE_HOST_KEY_CHECKING": "False",
+                "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
+                "ANSIBLE_REMOTE_TEMP": str(tmp_path / "ansible-remote"),
+                "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+                "LC_ALL": "C.UTF-8",
+            }
+            yield service, env
     finally:
-        server.stop()
         stop_service(service)
 
 

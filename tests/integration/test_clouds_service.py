@@ -5,15 +5,13 @@ node placed on each that runs and is deleted cleanly."""
 from __future__ import annotations
 
 import json
-import socket
 from contextlib import ExitStack
 
 import pytest
 from click.testing import CliRunner
 
-from services.api.server import ApiServer, listen
 from services.cli.client import main
-from tests.functional.harness import service_config, start_service, stop_service
+from tests.functional.harness import cli_environment, service_config, start_service, stop_service
 from tests.helpers import need, wait_for
 from tests.integration.azure_replay import azure_replay
 from tests.integration.gce_replay import gce_replay
@@ -61,17 +59,7 @@ def test_libvirt_gce_and_azure_accounts_rank_together_and_each_runs_a_node(tmp_p
         assert made.status == 201, made.body
         for account_id in (added.output.strip(), made.body["account"]["id"]):
             wait_for(lambda account_id=account_id: service.synced(account_id), what="catalog")
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = ApiServer(service.context, listen(f"127.0.0.1:{port}"))
-        server.start()
-        stack.callback(server.stop)
-        env = {
-            "OVERCAST_URL": f"http://127.0.0.1:{port}",
-            "OVERCAST_KEY": service.keys["member"],
-            "OVERCAST_CLIENT_CONFIG": "/nonexistent",
-        }
+        env = stack.enter_context(cli_environment(service))
         wait_for(lambda: CliRunner().invoke(main, ["offer", "list"], env=env).exit_code == 0)
         listed = CliRunner().invoke(
             main,

@@ -14,9 +14,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from services.api.server import ApiServer, listen
 from services.cli.client import main
-from tests.functional.harness import Service, service_config, start_service, stop_service
+from tests.functional.harness import (
+    Service,
+    cli_environment,
+    service_config,
+    start_service,
+    stop_service,
+)
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.integration
@@ -25,23 +30,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def api(tmp_path: Path, local_state_dir: Path) -> Iterator[tuple[Service, dict[str, str]]]:
     service = start_service(service_config(tmp_path))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ApiServer(service.context, listen(f"127.0.0.1:{port}"))
-    server.start()
     try:
-        service.add_account("alpha", "local", provider="local", state_dir=str(local_state_dir))
-        yield (
-            service,
-            {
-                "OVERCAST_URL": f"http://127.0.0.1:{port}",
-                "OVERCAST_KEY": service.keys["member"],
-                "OVERCAST_CLIENT_CONFIG": "/nonexistent",
-            },
-        )
+        with cli_environment(service) as env:
+            service.add_account("alpha", "local", provider="local", state_dir=str(local_state_dir))
+            yield service, env
     finally:
-        server.stop()
         stop_service(service)
 
 

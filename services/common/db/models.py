@@ -241,6 +241,11 @@ class Offer(Base):
     gpus: Mapped[int] = mapped_column(Integer, default=0)
     price_per_hour: Mapped[float | None] = mapped_column(Float)
     price_rank: Mapped[float] = mapped_column(Float, server_default="1e12")
+    #: Where the price came from (bundled, fetched, override) and as of when.
+    price_source: Mapped[str | None] = mapped_column(String(16))
+    price_as_of: Mapped[datetime.datetime | None]
+    #: The fetched spot / preemptible price, never used for placement.
+    spot_price_per_hour: Mapped[float | None] = mapped_column(Float)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
@@ -272,6 +277,8 @@ class Node(Base):
     size_id: Mapped[str | None] = mapped_column(String(128))
     image_id: Mapped[str | None] = mapped_column(String(255))
     price_per_hour: Mapped[float | None] = mapped_column(Float)
+    price_source: Mapped[str | None] = mapped_column(String(16))
+    price_as_of: Mapped[datetime.datetime | None]
     vcpus: Mapped[int | None] = mapped_column(Integer)
     ram_mb: Mapped[int | None] = mapped_column(Integer)
     #: What the node holds of its project's quota (released exactly once).
@@ -464,6 +471,38 @@ class SchedulerCursor(Base):
 
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Price(Base):
+    """One price a provider's price API gave (the last good refresh's)."""
+
+    __tablename__ = "prices"
+    __table_args__ = (UniqueConstraint("provider", "size", "region", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(128))
+    size: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    price: Mapped[float] = mapped_column(Float)
+    currency: Mapped[str] = mapped_column(String(3))
+    source: Mapped[str] = mapped_column(String(255))
+    fetched_at: Mapped[datetime.datetime] = mapped_column()
+
+
+class PriceRefresh(Base):
+    """How refreshing one provider's prices went: the last success, the last
+    attempt, and failures (in a row and in all)."""
+
+    __tablename__ = "price_refreshes"
+
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    refreshed_at: Mapped[datetime.datetime | None]
+    attempted_at: Mapped[datetime.datetime | None]
+    prices: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Lease(Base):

@@ -5,6 +5,7 @@ default_policy`` applies otherwise."""
 from __future__ import annotations
 
 import abc
+import datetime
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -34,9 +35,21 @@ class Placement:
     zone: str  # the failure domain: the zone, or account/location without one
     vcpus: int = 0
     ram_mb: int = 0
+    price_source: str | None = None
+    price_as_of: str | None = None  # ISO 8601: placements travel as JSON
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def placed_price(placement: dict[str, Any]) -> dict[str, Any]:
+    """A node's price columns from a placement (``to_dict`` form)."""
+    as_of = placement.get("price_as_of")
+    return {
+        "price_per_hour": placement.get("price_per_hour"),
+        "price_source": placement.get("price_source"),
+        "price_as_of": datetime.datetime.fromisoformat(as_of) if as_of else None,
+    }
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,8 @@ def to_placement(session: Session, offer: Offer, requirements: Requirements) -> 
         zone=zone_of(offer),
         vcpus=offer.vcpus,
         ram_mb=offer.ram_mb,
+        price_source=offer.price_source,
+        price_as_of=offer.price_as_of.isoformat() if offer.price_as_of else None,
     )
 
 
