@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, text
 
 from services.api.app import ApiRequest, Reply
+from services.common import metrics
 from services.common.db.models import Service
 from services.common.db.session import session_scope
 from services.common.states import age
@@ -40,3 +41,10 @@ def healthz(request: ApiRequest) -> Reply:
     with session_scope(request.context.sessions) as session:
         session.execute(text("SELECT 1"))
     return Reply(200, {"status": "ok"})
+
+
+def metrics_page(request: ApiRequest) -> Reply:
+    """Prometheus figures of this host's processes and of the deployment."""
+    body = metrics.exposition(request.context.sessions)
+    headers = {"Content-Type": metrics.CONTENT_TYPE, "Content-Length": str(len(body))}
+    return Reply(200, headers=headers, stream=[body])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from drivers.errors import DriverError
 from services.api import audit
 from services.api.auth import KeyCache, Principal
 from services.api.provider_errors import from_driver
+from services.common import metrics
 from services.common.context import ServiceContext
 from services.common.errors import (
     Forbidden,
@@ -226,6 +228,7 @@ class Application:
         incoming = raw.headers.get("X-Request-Id", "")
         request_id = incoming if REQUEST_ID.match(incoming) else f"req-{uuid.uuid4().hex}"
         call = audit.Call(request_id=request_id, method=raw.method, path=raw.path)
+        started = time.perf_counter()
         try:
             response = self._handle(raw, call)
         except (ServiceError, DriverError) as error:
@@ -237,6 +240,12 @@ class Application:
             response = error_response(ServiceError(), request_id)
             call.error_code = ServiceError.code
         response.headers["X-Request-Id"] = request_id
+        metrics.observe_request(
+            call.route or "unmatched",
+            raw.method,
+            response.status_int,
+            time.perf_counter() - started,
+        )
         if call.route is not None and raw.method in MUTATING:
             audit.record(self.context.sessions, call, response.status_int)
         return response(environ, start_response)

@@ -20,6 +20,7 @@ from typing import Any
 from cheroot.wsgi import Server as WSGIServer
 
 from services.api.wsgi import make_app
+from services.common import metrics
 from services.common.config import Config, load_config
 from services.common.context import ServiceContext, build_context
 from services.common.heartbeat import Heartbeat
@@ -48,6 +49,37 @@ class SocketServer(WSGIServer):
     def bind(self, family: int, type: int, proto: int = 0) -> socket.socket:
         self.socket = self._bound
         return self._bound
+
+
+def metrics_app(context: ServiceContext) -> Any:
+    """A WSGI app answering ``GET /metrics`` without a key, and 404 otherwise
+    (for ``[metrics] bind``, an address only the monitoring can reach)."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ.get("PATH_INFO") != "/metrics" or environ["REQUEST_METHOD"] != "GET":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"only GET /metrics here\n"]
+        body = metrics.exposition(context.sessions)
+        start_response(
+            "200 OK", [("Content-Type", metrics.CONTENT_TYPE), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    return app
+
+
+class MetricsServer:
+    """``[metrics] bind``: /metrics on its own address, in a thread."""
+
+    def __init__(self, context: ServiceContext, sock: socket.socket) -> None:
+        self.server = SocketServer(sock, metrics_app(context), numthreads=2, server_name="metrics")
+
+    def start(self) -> None:
+        self.server.prepare()
+        threading.Thread(target=self.server.serve, name="metrics", daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.stop()
 
 
 class ApiServer:
@@ -79,9 +111,11 @@ class ApiServer:
         self.heartbeat.stop()
 
 
-def serve(config: Config, sock: socket.socket) -> None:
+def serve(config: Config, sock: socket.socket, metrics_sock: socket.socket | None) -> None:
     context = build_context(config)
     server = ApiServer(context, sock)
+    if metrics_sock is not None:
+        MetricsServer(context, metrics_sock).start()
     server.heartbeat.start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     LOG.info("API listening on %s (pid %d)", config.api.bind, os.getpid())
@@ -102,16 +136,19 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging(config.service.log_level)
     return_big_buffers_to_the_system()
     sock = listen(config.api.bind)
+    metrics_sock = listen(config.metrics.bind) if config.metrics.bind else None
     if config.api.workers <= 1:
-        serve(config, sock)
+        serve(config, sock, metrics_sock)
         return
     children = []
     for _ in range(config.api.workers):
         pid = os.fork()
         if pid == 0:
-            serve(config, sock)
+            serve(config, sock, None)
             os._exit(0)
         children.append(pid)
+    if metrics_sock is not None:  # the parent sums what its children count
+        MetricsServer(build_context(config), metrics_sock).start()
 
     def stop_children(*_: object) -> None:
         for child in children:
@@ -122,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, stop_children)
     for child in children:
         os.waitpid(child, 0)
+        metrics.process_exited(child)
 
 
 __all__ = ["ApiServer", "listen", "main"]

@@ -383,6 +383,15 @@ ROUTES: list[Route] = [
         "Services and heartbeats (operator)",
         role="operator",
     ),
+    Route(
+        "metrics",
+        "/metrics",
+        "GET",
+        admin.metrics_page,
+        "Prometheus metrics (operator; or [metrics] bind without a key)",
+        role="operator",
+        reply_media="text/plain",
+    ),
 ]
 
 ERROR_SCHEMA = {

@@ -134,6 +134,20 @@ class PricingSection:
 
 
 @dataclass(frozen=True)
+class MetricsSection:
+    bind: str = option(
+        "",
+        "host:port where the API process serves /metrics to anyone who can reach it "
+        "(empty: only GET /metrics on the API, with an operator key).",
+    )
+    multiprocess_dir: str = option(
+        "",
+        "Directory where every process of this host writes its figures, summed by "
+        "any scrape (needed with [api] workers > 1); empty it before they start.",
+    )
+
+
+@dataclass(frozen=True)
 class ServiceSection:
     heartbeat_interval: float = option(5.0, "Seconds between service heartbeats.")
     dead_after: float = option(30.0, "A service without a heartbeat this long is down.")
@@ -150,6 +164,7 @@ class Config:
     worker: WorkerSection = field(default_factory=WorkerSection)
     security: SecuritySection = field(default_factory=SecuritySection)
     pricing: PricingSection = field(default_factory=PricingSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
     service: ServiceSection = field(default_factory=ServiceSection)
 
     def replace(self, **sections: Mapping[str, Any]) -> Config:

@@ -24,6 +24,7 @@ from kombu import Connection
 from kombu.message import Message
 from kombu.mixins import ConsumerMixin
 
+from services.common import metrics
 from services.common.config import MessagingSection
 from services.common.errors import Unavailable
 from services.common.messaging import QUEUES, Envelope, InvalidMessage, Publisher, connect, parse
@@ -92,6 +93,7 @@ class QueueConsumer(ConsumerMixin):  # type: ignore[misc]  # kombu is untyped
         try:
             envelope = parse(body)
         except InvalidMessage as error:
+            metrics.count_message(self.queue.routing_key, "dead")
             self._dead_letter(message, None, f"invalid message: {error}")
             return
         future = self.pool.submit(self._run, envelope)
@@ -121,6 +123,7 @@ class QueueConsumer(ConsumerMixin):  # type: ignore[misc]  # kombu is untyped
 
     def _settle(self, outcome: _Outcome) -> None:
         message, envelope, error = outcome.message, outcome.envelope, outcome.error
+        metrics.count_message(self.queue.routing_key, "consumed" if error is None else "failed")
         try:
             if error is None:
                 message.ack()
@@ -145,6 +148,7 @@ class QueueConsumer(ConsumerMixin):  # type: ignore[misc]  # kombu is untyped
                 reason,
                 exc_info=error,
             )
+            metrics.count_message(self.queue.routing_key, "dead")
             self._dead_letter(message, envelope, reason)
             return
         LOG.warning(

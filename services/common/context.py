@@ -22,6 +22,7 @@ from drivers.compute.base import NodeDriver
 from drivers.errors import InvalidRequest, NotSupported
 from drivers.loadbalancer.base import LoadBalancerDriver
 from drivers.storage.base import StorageDriver
+from services.common import metrics
 from services.common.config import Config
 from services.common.crypto import CredentialCipher
 from services.common.db.models import Account
@@ -120,6 +121,7 @@ class ServiceContext:
 
 def build_context(config: Config) -> ServiceContext:
     """Wire a process's dependencies from its config."""
+    metrics.configure(config.metrics.multiprocess_dir)
     pricing.configure_default_store(
         cache_path=config.pricing.cache_file, override_path=config.pricing.overrides_file
     )

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from drivers.errors import DriverError, RateLimited
+from services.common import metrics
 from services.common.context import ServiceContext
 from services.common.db.session import session_scope
 from services.common.states import finish_operation
@@ -33,7 +34,7 @@ def call_provider(
     """Call ``function``; retry up to ``retries`` times while errors are transient."""
     for attempt in range(retries + 1):
         try:
-            return function(*args, **kwargs)
+            return metrics.timed_provider_call(function, *args, **kwargs)  # type: ignore[no-any-return]
         except DriverError as error:
             if not error.transient or attempt == retries:
                 raise

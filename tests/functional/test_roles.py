@@ -60,6 +60,7 @@ EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
     "key_delete": {"member": (403, 403), "admin": (204, 404), "operator": (204, 204)},
     "audit_index": {"member": (403, 403), "admin": (200, 403), "operator": (200, 200)},
     "services": {"member": (403, 403), "admin": (403, 403), "operator": (200, 200)},
+    "metrics": {"member": (403, 403), "admin": (403, 403), "operator": (200, 200)},
     # Containers are named within the caller's project: another project's are
     # 404 by name for everyone (operators list them with all_projects), and a
     # container is only made at an account of the caller's own project.
@@ -226,6 +227,7 @@ def calls(world: World) -> dict[str, Callable[[str], Call]]:
         "key_delete": lambda p: Call("DELETE", f"/v1/keys/{world.fresh_key(p)}"),
         "audit_index": listing("/v1/audit"),
         "services": lambda p: Call("GET", "/v1/services"),
+        "metrics": lambda p: Call("GET", "/metrics"),
         "container_index": listing("/v1/containers"),
         "container_create": lambda p: Call(
             "PUT", f"/v1/containers/new-{uuid.uuid4().hex[:12]}", {"account_id": world.disks[p]}

@@ -11,7 +11,9 @@ import pytest
 
 from drivers.compute.local import LocalNodeDriver
 from tests.helpers import need, wait_for
+from tests.integration.deployment import Deployment, deployed
 from tests.integration.moto import Moto, moto_server
+from tests.integration.services import postgres_database, rabbitmq_vhost
 
 
 def sshd_processes(state_dir: Path) -> list[int]:
@@ -54,4 +56,16 @@ def local_driver(local_state_dir: Path) -> LocalNodeDriver:
 def moto(tmp_path_factory) -> Iterator[Moto]:
     """A moto_server with IAM on, for one test module."""
     with moto_server(tmp_path_factory.mktemp("moto")) as running:
+        yield running
+
+
+@pytest.fixture
+def deployment(tmp_path) -> Iterator[Deployment]:
+    """Separate service processes (started by the test) on a fresh PostgreSQL
+    database and RabbitMQ vhost."""
+    with (
+        postgres_database() as database,
+        rabbitmq_vhost() as (broker, vhost),
+        deployed(tmp_path, database, broker, vhost) as running,
+    ):
         yield running

@@ -16,16 +16,6 @@ from tests.integration.services import postgres_database, rabbitmq_vhost, unacke
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def deployment(tmp_path) -> Iterator[Deployment]:
-    with (
-        postgres_database() as database,
-        rabbitmq_vhost() as (broker, vhost),
-        deployed(tmp_path, database, broker, vhost) as running,
-    ):
-        yield running
-
-
 def test_fifty_nodes_through_separate_processes(deployment):
     cluster = deployment.cluster
     cluster.start("api")
