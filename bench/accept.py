@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine
-from tests.integration.deployment import deployed, free_port
+from tests.integration.deployment import Deployment, deployed, free_port
 from tests.integration.services import postgres_database, rabbitmq_vhost
 
 BODY = json.dumps({"name": "load", "image": "ubuntu", "min_ram_mb": 1024})
@@ -137,6 +139,21 @@ def time_quota_checks(database: str, samples: int = 300) -> tuple[float, float]:
     return percentile(charge, 0.5) * 1000, percentile(count, 0.5) * 1000
 
 
+@contextmanager
+def one_api() -> Iterator[tuple[Deployment, str, str]]:
+    """One ``overcast-api`` process (16 threads) on a fresh PostgreSQL database
+    and RabbitMQ vhost: the deployment, the database URL and the broker URL."""
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        postgres_database() as database,
+        rabbitmq_vhost() as (broker, vhost),
+        deployed(Path(scratch), database, broker, vhost) as deployment,
+    ):
+        deployment.cluster.start("api", OVERCAST_API__THREADS="16")
+        deployment.cluster.wait_api()
+        yield deployment, database, broker
+
+
 def line(name: str, result: dict[str, Any]) -> str:
     return (
         f"{name:36}{result['rps']:9.0f} req/s  p50 {result['p50_ms']:7.1f} ms  "
@@ -156,16 +173,9 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(size) for size in args.existing.split(",") if size.strip()]
     print(f"machine: {machine()}")
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        postgres_database() as database,
-        rabbitmq_vhost() as (broker, vhost),
-        deployed(Path(scratch), database, broker, vhost) as deployment,
-    ):
+    with one_api() as (deployment, database, broker):
         cluster = deployment.cluster
         cluster.manage("project", "set-quota", "ci", "--max-nodes", "10000000")
-        cluster.start("api", OVERCAST_API__THREADS="16")
-        cluster.wait_api()
         key = deployment.api.headers["Authorization"]
         bare_port = free_port()
         bare = subprocess.Popen(

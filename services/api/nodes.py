@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from services.api import idempotency, schemas
 from services.api.app import ApiRequest, Reply
 from services.api.paging import listing, paginate
-from services.api.views import node_view, operation_view
+from services.api.views import NODE_VIEW_COLUMNS, node_view, operation_view
 from services.common import messaging, quotas
 from services.common.db.models import Container, Node, Operation, new_id, utcnow
 from services.common.db.session import session_scope
@@ -252,7 +252,7 @@ def show(request: ApiRequest) -> Reply:
 
 
 def index(request: ApiRequest) -> Reply:
-    query = listing(request, Node, LIST_FILTERS)
+    query = listing(request, Node, LIST_FILTERS, NODE_VIEW_COLUMNS)
     if request.raw.GET.get("state") != State.DELETED.value:
         query = query.where(Node.deleted_at.is_(None))
     with session_scope(request.context.sessions) as session:

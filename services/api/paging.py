@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select, tuple_
@@ -15,11 +15,15 @@ from services.common.errors import InvalidInput
 T = TypeVar("T")
 
 
-def listing(request: ApiRequest, model: Any, filters: Iterable[str]) -> Select[Any]:
+def listing(
+    request: ApiRequest, model: Any, filters: Iterable[str], columns: Sequence[Any] = ()
+) -> Select[Any]:
     """The rows of ``model`` a list shows: of the caller's project (see
     :meth:`ApiRequest.listing_project`), where each column named in
-    ``filters`` equals its query parameter when one is given."""
-    query = select(model)
+    ``filters`` equals its query parameter when one is given. With
+    ``columns``, only those are read (plain rows, no ORM object per row: what
+    a long list should cost)."""
+    query = select(*columns) if columns else select(model)
     project_id = request.listing_project()
     if project_id is not None:
         query = query.where(model.project_id == project_id)
@@ -45,13 +49,17 @@ def paginate(
     limit = request.query_int("limit", api.default_limit, minimum=1, maximum=api.max_limit)
     marker = request.raw.GET.get("marker")
     if marker:
-        anchor = session.get(model, marker)
+        anchor = session.execute(
+            select(model.created_at, model.id).where(model.id == marker)
+        ).first()
         if anchor is None:
             raise InvalidInput(f"marker: {marker} is not an item of this list", field="marker")
         query = query.where(
             tuple_(model.created_at, model.id) > tuple_(anchor.created_at, anchor.id)
         )
-    rows = session.scalars(query.order_by(model.created_at, model.id).limit(limit + 1)).all()
+    result = session.execute(query.order_by(model.created_at, model.id).limit(limit + 1))
+    entities = [entry["entity"] for entry in query.column_descriptions] == [model]
+    rows = result.scalars().all() if entities else result.all()
     page = [view(row) for row in rows[:limit]]
     body: dict[str, Any] = {collection: page}
     if len(rows) > limit:

@@ -6,6 +6,7 @@ from typing import Any
 
 from drivers import DriverType
 from drivers.storage.base import Object as StoredObject
+from services.common.db.functions import json_length
 from services.common.db.models import (
     Account,
     Balancer,
@@ -16,8 +17,39 @@ from services.common.db.models import (
     OperationEvent,
 )
 
+#: What :func:`node_view` reads: a list selects only these.
+NODE_VIEW_COLUMNS = (
+    Node.id,
+    Node.name,
+    Node.state,
+    Node.task,
+    Node.provider,
+    Node.account_id,
+    Node.location_id,
+    Node.size_id,
+    Node.image_id,
+    Node.price_per_hour,
+    Node.price_source,
+    Node.price_as_of,
+    Node.public_ips,
+    Node.private_ips,
+    Node.ssh_port,
+    Node.spec[("deploy", "ssh_username")].as_string().label("ssh_username"),
+    Node.spec[("deploy",)].as_string().is_not(None).label("deploys"),
+    json_length(Node.alternates).label("alternate_count"),
+    Node.group_name,
+    Node.host_key,
+    Node.error,
+    Node.deployment_status,
+    Node.deployment_result,
+    Node.operation_id,
+    Node.created_at,
+    Node.updated_at,
+)
 
-def node_view(node: Node) -> dict[str, Any]:
+
+def node_view(node: Any) -> dict[str, Any]:
+    """A node (its row, or a row of :data:`NODE_VIEW_COLUMNS`) as clients see it."""
     return {
         "id": node.id,
         "name": node.name,
@@ -34,16 +66,16 @@ def node_view(node: Node) -> dict[str, Any]:
         "public_ips": list(node.public_ips or []),
         "private_ips": list(node.private_ips or []),
         "ssh_port": node.ssh_port,
-        "ssh_username": (node.spec.get("deploy") or {}).get("ssh_username"),
+        "ssh_username": node.ssh_username,
         "group": node.group_name,
         "host_key": node.host_key,
         "error": node.error,
         "deployment": (
             {"status": node.deployment_status, "result": node.deployment_result}
-            if node.spec.get("deploy")
+            if node.deploys
             else None
         ),
-        "alternates": len(node.alternates or []),
+        "alternates": node.alternate_count or 0,
         "operation_id": node.operation_id,
         "created_at": node.created_at.isoformat(),
         "updated_at": node.updated_at.isoformat() if node.updated_at else None,

@@ -6,6 +6,7 @@ import pytest
 
 from services.common.config import MessagingSection
 from services.common.messaging import Publisher
+from tests.helpers import wait_for
 
 
 def test_missing_or_wrong_key_is_401(service):
@@ -116,6 +117,27 @@ def test_pagination_walks_every_node_once(service):
         pages += 1
     assert pages == 3
     assert seen == created
+
+
+def test_a_node_reads_the_same_in_a_list_as_on_its_own(service):
+    """The list reads columns, not whole rows: the two answers must still agree."""
+    plain = service.create_node("plain", wait=False)
+    deploying = service.create_node(
+        "deploying",
+        wait=False,
+        deploy={"script": "true", "ssh_username": "debian"},
+    )
+    wait_for(
+        lambda: all(service.node(n["id"])["task"] is None for n in (plain, deploying)),
+        what="both nodes settled",
+    )
+    listed = {node["id"]: node for node in service.call("GET", "/v1/nodes").body["nodes"]}
+    for node in (plain, deploying):
+        assert listed[node["id"]] == service.node(node["id"])
+    assert listed[deploying["id"]]["ssh_username"] == "debian"
+    assert listed[deploying["id"]]["deployment"] is not None
+    assert listed[plain["id"]]["deployment"] is None
+    assert listed[plain["id"]]["alternates"] >= 1
 
 
 def test_request_id_is_echoed_when_sane(service):

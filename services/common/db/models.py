@@ -300,6 +300,21 @@ class Node(Base):
 
     __mapper_args__ = {"version_id_col": version}
 
+    # What a node's answer shows of its JSON columns; a list reads the same
+    # from SQL (:data:`services.api.views.NODE_VIEW_COLUMNS`) without decoding them.
+    @property
+    def ssh_username(self) -> str | None:
+        username: str | None = (self.spec.get("deploy") or {}).get("ssh_username")
+        return username
+
+    @property
+    def deploys(self) -> bool:
+        return self.spec.get("deploy") is not None
+
+    @property
+    def alternate_count(self) -> int:
+        return len(self.alternates or [])
+
 
 class Container(Base):
     """An object-storage container (bucket) a project keeps at one account.
