@@ -68,6 +68,8 @@ class ApiRequest:
     params: dict[str, str]
     principal: Principal | None = None
     key_cache: KeyCache | None = None
+    #: What the audit record of this call will say (None outside the application).
+    call: audit.Call | None = None
     _json: Any = None
 
     @property
@@ -271,6 +273,7 @@ class Application:
             request_id=call.request_id,
             params=params,
             key_cache=self.keys,
+            call=call,
         )
         if not route.public:
             request.principal = call.principal = self.keys.authenticate(

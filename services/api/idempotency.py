@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.api import audit
 from services.api.app import ApiRequest, Reply
-from services.common.db.models import Operation
+from services.common.db.models import AuditRecord, Operation
 from services.common.db.session import session_scope
 from services.common.errors import BrokerUnavailable, Conflict, InvalidInput
 from services.common.messaging import Envelope
@@ -81,15 +82,18 @@ def submit(
 
     ``prepare(session)`` records the change and its operation, which keeps
     the ``Idempotency-Key``, the request's fingerprint and the answer in the
-    same INSERT. If the broker cannot take the messages, ``undo(session,
-    operation)`` takes the change back and the client gets 503, so nothing
-    is left half-accepted; without ``undo`` (a delete, which always wins) the
+    same INSERT; the call's audit record is written in the same transaction.
+    If the broker cannot take the messages, ``undo(session, operation)``
+    takes the change back and the client gets 503, so nothing is left
+    half-accepted; without ``undo`` (a delete, which always wins) the
     intent stays recorded and its messages wait in the outbox, which every
     service publishes once the broker is back.
     """
     context = request.context
     key = key_of(request)
     request_fingerprint = fingerprint(request, body)
+    call = request.call
+    audited: AuditRecord | None = None
     try:
         with context.outbox.transaction() as tx:
             replayed = replay(tx.session, request, key, request_fingerprint)
@@ -102,6 +106,8 @@ def submit(
             operation.response_body = reply.body
             for envelope in envelopes:
                 tx.send(envelope)
+            if call is not None:
+                audited = audit.add(tx.session, call, reply.status, reply.resource_id)
     except Answered as answered:
         return answered.reply
     except IntegrityError:
@@ -111,7 +117,10 @@ def submit(
         if replayed is None:
             raise
         return replayed
-    except BrokerUnavailable:
+    except BrokerUnavailable as unavailable:
+        # Committed, audit record included; only the publish failed.
+        if call is not None:
+            call.recorded = True
         if undo is None:
             LOG.warning("broker unavailable; %s waits in the outbox", operation.id)
             return reply
@@ -124,5 +133,9 @@ def submit(
                 stored.idempotency_key = None
                 stored.response_body = None
                 undo(session, stored)
+            if audited is not None:
+                audit.amend(session, audited.id, unavailable)
         raise
+    if call is not None:
+        call.recorded = True
     return reply

@@ -203,6 +203,13 @@ def test_broker_down_is_503_and_leaves_nothing_behind(service):
     assert answer.error["code"] == "broker_unavailable"
     assert answer.headers["Retry-After"] == "5"
     assert service.call("GET", "/v1/nodes").body["nodes"] == []
+    request_id = answer.headers["X-Request-Id"]
+    audited = service.call("GET", "/v1/audit?limit=100").body["records"]
+    assert [
+        (r["status"], r["outcome"], r["error_code"])
+        for r in audited
+        if r["request_id"] == request_id
+    ] == [(503, "failed", "broker_unavailable")]
     retried = service.call(
         "POST",
         "/v1/nodes",
