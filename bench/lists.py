@@ -25,13 +25,19 @@ from bench.common import machine, percentile, summary
 
 def in_process(database: str, key: str, marker: str | None, samples: int = 300) -> list[float]:
     """Seconds per ``GET /v1/nodes?limit=100`` through the WSGI app."""
+    from cryptography.fernet import Fernet
     from webob import Request
 
     from services.api.wsgi import make_app
     from services.common.config import Config
     from services.common.context import build_context
 
-    context = build_context(Config().replace(database={"connection": database}))
+    # A list decrypts nothing: any key does.
+    config = Config().replace(
+        database={"connection": database},
+        security={"encryption_key": Fernet.generate_key().decode()},
+    )
+    context = build_context(config)
     app = make_app(context)
     path = "/v1/nodes?limit=100" + (f"&marker={marker}" if marker else "")
     times = []
