@@ -98,6 +98,8 @@ class ApiServer:
             timeout=60,
             server_name="overcast",
         )
+        # cheroot keeps 10 by default: the 11th client reconnects for every request.
+        self.server.keep_alive_conn_limit = context.config.api.keep_alive_connections
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:

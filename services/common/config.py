@@ -59,6 +59,11 @@ class ApiSection:
     bind: str = option("127.0.0.1:8774", "host:port the API listens on.")
     workers: int = option(1, "API processes sharing the listening socket.")
     threads: int = option(16, "Request threads per API process.")
+    keep_alive_connections: int = option(
+        1024,
+        "Idle keep-alive client connections an API process keeps open (they hold "
+        "no thread); beyond that, answers close their connection.",
+    )
     max_body_bytes: int = option(1048576, "Largest request body accepted (413 above).")
     default_limit: int = option(100, "Page size when a list request gives no limit.")
     max_limit: int = option(1000, "Largest page size a list request may ask for.")
