@@ -140,16 +140,18 @@ def time_quota_checks(database: str, samples: int = 300) -> tuple[float, float]:
 
 
 @contextmanager
-def one_api() -> Iterator[tuple[Deployment, str, str]]:
-    """One ``overcast-api`` process (16 threads) on a fresh PostgreSQL database
-    and RabbitMQ vhost: the deployment, the database URL and the broker URL."""
+def one_api(workers: int = 1) -> Iterator[tuple[Deployment, str, str]]:
+    """``overcast-api`` (16 threads, ``workers`` processes) on a fresh PostgreSQL
+    database and RabbitMQ vhost: the deployment, the database URL and the broker URL."""
     with (
         tempfile.TemporaryDirectory() as scratch,
         postgres_database() as database,
         rabbitmq_vhost() as (broker, vhost),
         deployed(Path(scratch), database, broker, vhost) as deployment,
     ):
-        deployment.cluster.start("api", OVERCAST_API__THREADS="16")
+        deployment.cluster.start(
+            "api", OVERCAST_API__THREADS="16", OVERCAST_API__WORKERS=str(workers)
+        )
         deployment.cluster.wait_api()
         yield deployment, database, broker
 
@@ -170,10 +172,11 @@ def main() -> None:
         default="0,50000",
         help="comma-separated project sizes (live nodes) to measure the create at",
     )
+    parser.add_argument("--api-workers", type=int, default=1, help="[api] workers")
     args = parser.parse_args()
     sizes = [int(size) for size in args.existing.split(",") if size.strip()]
     print(f"machine: {machine()}")
-    with one_api() as (deployment, database, broker):
+    with one_api(args.api_workers) as (deployment, database, broker):
         cluster = deployment.cluster
         cluster.manage("project", "set-quota", "ci", "--max-nodes", "10000000")
         key = deployment.api.headers["Authorization"]
@@ -227,7 +230,10 @@ def main() -> None:
         finally:
             bare.terminate()
             bare.wait(timeout=10)
-    print(f"{args.connections} connections, {args.seconds:.0f} s each, one API process")
+    print(
+        f"{args.connections} connections, {args.seconds:.0f} s each, "
+        f"{args.api_workers} API process(es) of 16 threads"
+    )
     for size, result in creates:
         print(line(f"POST /v1/nodes, {size} nodes in project", result))
     for size, charge_ms, count_ms in checks:

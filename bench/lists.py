@@ -3,11 +3,12 @@
 
 For each size: p50/p99 of 300 calls through the WSGI app in this process
 (the first page, and a page deep in the list, reached with ``marker``), and
-req/s through one ``overcast-api`` process (16 threads) under 32 keep-alive
-connections (``bench/load.py``). Prints the 100k/1k p50 ratio (target: at
+req/s through ``overcast-api`` (16 threads, ``--api-workers`` processes)
+under 32 keep-alive connections (``bench/load.py``). Prints the 100k/1k p50 ratio (target: at
 most 1.5).
 
     python bench/lists.py [--sizes 1000,100000] [--seconds 8] [--connections 32]
+                          [--api-workers 1]
 """
 
 from __future__ import annotations
@@ -76,11 +77,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,100000")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--api-workers", type=int, default=1, help="[api] workers")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     print(f"machine: {machine()}")
     first_p50: dict[int, float] = {}
-    with one_api() as (deployment, database, _broker):
+    with one_api(args.api_workers) as (deployment, database, _broker):
         cluster = deployment.cluster
         key = deployment.api.headers["Authorization"]
         plain = database.replace("+psycopg", "")
